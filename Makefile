@@ -1,0 +1,47 @@
+# Salvage: `make demo` runs the main job on the bundled samples; `make test` runs every test.
+VENV      := .venv
+INTEROP   := .venv-interop
+PY        := $(VENV)/bin/python
+SHELL     := /bin/bash
+.SHELLFLAGS := -o pipefail -c
+QUIET     := { grep -v 'is ignored' || true; }
+# Debian packages the project needs (Tesseract joins with the documents issue).
+APT_PACKAGES :=
+
+.PHONY: setup apt demo test lint bench clean
+
+setup: apt $(VENV)/.installed $(INTEROP)/.installed
+
+apt:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	fi
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(VENV)/bin/pip install -q -e '.[dev]' 2>&1 | $(QUIET)
+	$(PY) -c "import archive, prefect, pyarrow, isal, surt, warcio"
+	touch $@
+
+$(INTEROP)/.installed: requirements-interop.txt
+	python3 -m venv $(INTEROP)
+	$(INTEROP)/bin/pip install -q -r requirements-interop.txt 2>&1 | $(QUIET)
+	$(INTEROP)/bin/python -c "import pywb, wacz, cdxj_indexer, warcio"
+	touch $@
+
+demo: setup
+	$(VENV)/bin/salvage demo
+
+lint: setup
+	$(VENV)/bin/ruff check .
+
+test: setup lint
+	$(VENV)/bin/pytest -q
+
+bench: setup
+	$(PY) benchmarks/bench_archive.py
+
+clean:
+	rm -rf $(VENV) $(INTEROP) salvage-data .pytest_cache

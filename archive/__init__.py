@@ -1,0 +1,1 @@
+"""WARC capture and import, CDXJ index, closest-capture lookup, fixity and WACZ export."""

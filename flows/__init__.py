@@ -1,0 +1,1 @@
+"""Prefect flows, schedules and the `salvage` command line: composes the domain packages."""

@@ -1,0 +1,38 @@
+"""Shared test fixtures: a fresh home in a temp dir, the bundled fixtures, the interop tools."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from archive.home import Home
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "tests" / "fixtures"
+INTEROP_BIN = ROOT / ".venv-interop" / "bin"
+
+os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Home:
+    return Home(tmp_path / "home").ensure()
+
+
+@pytest.fixture
+def fixtures() -> Path:
+    return FIXTURES
+
+
+def interop_tool(name: str) -> str:
+    """Path of a third-party tool installed by `make setup` in .venv-interop (pywb, wacz...)."""
+    path = INTEROP_BIN / name
+    if not path.exists():
+        found = shutil.which(name)
+        if found is None:
+            raise RuntimeError(f"{name} is not installed: run `make setup` (it fills .venv-interop)")
+        return found
+    return str(path)
