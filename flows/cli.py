@@ -1,2 +1,298 @@
-def main():
-    pass
+"""The `salvage` command line: parse, call the domain, print. Nothing else lives here."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import sys
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import click
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from archive.errors import SalvageError
+from archive.home import Home
+from archive.repair import recover
+from archive.timeparse import parse_time
+from flows.config import Config, load_config, resolve_home
+
+app = typer.Typer(
+    add_completion=False,
+    no_args_is_help=True,
+    help="Salvage: a forensic archive of filings and web pages (WARC, index, fixity, export).",
+)
+out = Console()
+err = Console(stderr=True)
+
+HomeOpt = Annotated[Path | None, typer.Option("--home", help="Where everything is stored.")]
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="salvage.toml to read.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
+AtOpt = Annotated[str | None, typer.Option("--at", help="ISO 8601 time or 14-digit timestamp.")]
+
+
+@dataclasses.dataclass
+class Session:
+    home: Home
+    config: Config
+
+
+@app.callback()
+def _options(ctx: typer.Context, home: HomeOpt = None, config: ConfigOpt = None) -> None:
+    cfg = load_config(config)
+    ctx.obj = Session(Home(resolve_home(home, cfg)), cfg)
+
+
+def _home(ctx: typer.Context) -> Home:
+    """The home, made ready: created if new, abandoned `.open` files repaired (see repair.py)."""
+    session: Session = ctx.obj
+    home = session.home.ensure()
+    for name in recover(home):
+        err.print(f"[yellow]repaired and closed[/] {name} (left open by an interrupted run)")
+    return home
+
+
+def _print_json(data: Any) -> None:
+    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/"
+                    "{task.total}"), TimeRemainingColumn(), console=err, transient=True)
+
+
+def _time(value: str | None) -> datetime | None:
+    return parse_time(value) if value else None
+
+
+def _asdict(obj: Any) -> Any:
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.asdict(obj)
+    return obj
+
+
+# -- capture -------------------------------------------------------------------------------------
+
+
+@app.command()
+def capture(
+    ctx: typer.Context,
+    urls: Annotated[list[str] | None, typer.Argument(help="URLs to capture.")] = None,
+    from_file: Annotated[Path | None, typer.Option("--from-file", help="A file of URLs, one a line.")] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Archive a local file instead.")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="The URI to archive --file under.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Capture URLs (or a local file) into WARC files."""
+    from archive.capture import Capturer
+
+    home = _home(ctx)
+    todo = list(urls or [])
+    if from_file:
+        todo += [ln.strip() for ln in from_file.read_text().splitlines()
+                 if ln.strip() and not ln.lstrip().startswith("#")]
+    if file is None and not todo:
+        raise click.UsageError("give URLs, --from-file F, or --file PATH --url URI")
+    if file is not None and not url:
+        raise click.UsageError("--file needs --url URI: the address to archive the file under")
+    with Capturer(home, ctx.obj.config.capture_settings()) as capturer:
+        if file is not None:
+            results = [capturer.capture_file(file, url or "")]
+        else:
+            with _progress() as bar:
+                task = bar.add_task("capturing", total=len(todo))
+                results = capturer.capture_urls(todo, lambda r: bar.advance(task))
+    if as_json:
+        _print_json([r.as_dict() for r in results])
+    else:
+        table = Table("url", "status", "record", "bytes", "note")
+        for r in results:
+            table.add_row(r.url, str(r.status or ""), r.record_type or "-", str(r.bytes),
+                          r.error or r.soft_error or "")
+        out.print(table)
+    if not all(r.ok for r in results):
+        raise typer.Exit(1)
+
+
+# -- import, reindex -------------------------------------------------------------------------------
+
+
+@app.command("import")
+def import_(
+    ctx: typer.Context,
+    paths: Annotated[list[Path], typer.Argument(help="WARC, ARC or WACZ files.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Import other tools' WARC, ARC and WACZ files (copied read-only, then indexed)."""
+    from archive.importer import import_files
+
+    home = _home(ctx)
+    reports = import_files(home, paths)
+    if as_json:
+        _print_json([_asdict(r) for r in reports])
+    else:
+        for r in reports:
+            if not r.ok:
+                err.print(f"[red]failed[/] {r.source}: {r.error}")
+                continue
+            note = "already imported" if r.already_imported else f"{r.indexed} captures indexed"
+            out.print(f"imported {r.source} -> {r.name}: {note}")
+            for w in r.warnings:
+                err.print(f"  [yellow]warning[/] {w}")
+    if any(not r.ok for r in reports):
+        raise typer.Exit(1)
+
+
+@app.command()
+def reindex(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Rebuild the CDXJ index and the captures catalog from the WARC files alone."""
+    from archive.reindex import reindex as rebuild
+
+    report = rebuild(_home(ctx))
+    if as_json:
+        _print_json(_asdict(report))
+    else:
+        out.print(report.summary() if hasattr(report, "summary") else _asdict(report))
+
+
+# -- lookup, get ------------------------------------------------------------------------------------
+
+
+@app.command()
+def lookup(
+    ctx: typer.Context,
+    url: str,
+    at: AtOpt = None,
+    all_: Annotated[bool, typer.Option("--all", help="Every capture (a TimeMap).")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """The capture of URL closest to --at (default now), or --all captures."""
+    from archive.lookup import Index
+
+    with Index(_home(ctx)) as index:
+        lines = index.captures(url) if all_ else [index.closest(url, _time(at))]
+    found = [ln.as_dict() for ln in lines if ln is not None]
+    if as_json:
+        _print_json(found if all_ else (found[0] if found else None))
+    elif found:
+        table = Table("timestamp", "status", "mime", "digest", "file", "offset", "flags")
+        for c in found:
+            flags = ", ".join(x for x in (c.get("soft_error"), c.get("truncated")) if x)
+            table.add_row(c["timestamp"], c.get("status", ""), c.get("mime", ""),
+                          c.get("digest", "")[:24], c["filename"], c["offset"], flags)
+        out.print(table)
+    if not found:
+        err.print(f"no good capture of {url} in the archive")
+        raise typer.Exit(1)
+
+
+@app.command()
+def get(
+    ctx: typer.Context,
+    url: str,
+    at: AtOpt = None,
+    output: Annotated[Path | None, typer.Option("-o", "--output", help="Write to FILE.")] = None,
+    decode: Annotated[bool, typer.Option("--decode", help="Remove content encoding too.")] = False,
+) -> None:
+    """Write the archived payload of URL exactly as served (transfer encoding removed)."""
+    from archive.lookup import Index
+    from archive.payload import payload_line, stream_payload
+    from storage.atomic import atomic_file
+
+    home = _home(ctx)
+    with Index(home) as index:
+        line = index.closest(url, _time(at))
+        if line is None:
+            err.print(f"no good capture of {url} in the archive")
+            raise typer.Exit(1)
+        source = payload_line(home, index, line)
+    chunks = stream_payload(home, source, decode=decode)
+    if output is None:
+        for data in chunks:
+            sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        with atomic_file(output) as fh:
+            for data in chunks:
+                fh.write(data)
+        err.print(f"wrote {output} (capture {line.timestamp}, {source.filename}@{source.offset})")
+
+
+# -- verify, export ------------------------------------------------------------------------------
+
+
+@app.command()
+def verify(
+    ctx: typer.Context,
+    deep: Annotated[bool, typer.Option("--deep", help="Also recompute block/payload digests.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Check every record, index line and the audit chain against the recorded digests."""
+    from archive.fixity import verify as run_verify
+
+    report = run_verify(_home(ctx), deep=deep)
+    if as_json:
+        sys.stdout.write(report.to_json() + "\n")
+    else:
+        out.print(f"checked {report.files_checked} files, {report.records_checked} records, "
+                  f"{report.bytes:,} bytes")
+        for p in report.problems:
+            err.print(f"[red]FAIL[/] {p.message if hasattr(p, 'message') else p}")
+        out.print("[green]verify: ok[/]" if report.ok else "[red]verify: FAILED[/]")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("export-wacz")
+def export_wacz(
+    ctx: typer.Context,
+    target: Annotated[Path, typer.Argument(help="The .wacz file to write.")],
+    url_prefix: Annotated[str | None, typer.Option("--url-prefix")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="Earliest capture time.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Latest capture time.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Package captures as a WACZ 1.1.1 file any web-archive tool can open."""
+    from archive.wacz import export_wacz as export
+
+    report = export(_home(ctx), target, url_prefix, _time(start), _time(end))
+    if as_json:
+        _print_json(_asdict(report))
+    else:
+        out.print(f"wrote {target}: {_asdict(report)}")
+
+
+# -- demo -------------------------------------------------------------------------------------------
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    fresh: Annotated[bool, typer.Option("--fresh", help="Empty a demo home first.")] = False,
+) -> None:
+    """Capture the bundled sample pages from a local mirror, look one up, verify, export."""
+    from flows.demo import run_demo
+
+    run_demo(ctx.obj.home, fresh=fresh, console=out)
+
+
+def main() -> None:
+    """Entry point: exit 0 on success, 1 on any failure (usage errors included)."""
+    try:
+        app(standalone_mode=False)
+    except click.exceptions.Exit as exc:
+        sys.exit(1 if exc.exit_code else 0)
+    except click.exceptions.Abort:
+        err.print("aborted")
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(1)
+    except SalvageError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        sys.exit(1)
+    sys.exit(0)
