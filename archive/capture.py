@@ -301,7 +301,8 @@ class Capturer:
         """Copy the body (de-chunked, still content-encoded) to `body`; note a cut connection."""
         sha, size, truncated, prefix = hashlib.sha256(), 0, None, b""
         try:
-            for data in resp.raw.stream(READ_CHUNK, decode_content=False):
+            # read1 hands over whatever has arrived, so a reset loses nothing already received
+            while data := resp.raw.read1(READ_CHUNK, decode_content=False):
                 sha.update(data)
                 body.write(data)
                 size += len(data)

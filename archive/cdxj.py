@@ -1,8 +1,8 @@
 """CDXJ index lines (pywb's format: `<SURT> <14-digit timestamp> {json}`) and their files.
 
 Fields and their spelling follow cdxj-indexer, so pywb and other tools read our indexes unmodified;
-Salvage adds `recordDigest` (SHA-256 of the stored record bytes, as `cdxj-indexer -d` writes it) and,
-only when set, `soft_error` and `truncated`.
+Salvage adds `recordDigest` (SHA-256 of the stored record bytes, as `cdxj-indexer -d` writes
+it) and, only when set, `soft_error` and `truncated`.
 """
 
 from __future__ import annotations

@@ -42,7 +42,7 @@ def parse_warc_date(value: str) -> datetime:
 
 
 def decoded_prefix(prefix: bytes, encoding: str | None) -> bytes:
-    """The first bytes of a payload with its content encoding (gzip/deflate) removed, if possible."""
+    """The first bytes of a payload without its content encoding (gzip/deflate), if possible."""
     enc = (encoding or "").strip().lower()
     if enc not in ("gzip", "x-gzip", "deflate"):
         return prefix

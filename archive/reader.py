@@ -87,9 +87,9 @@ def _resync(fh, start: int, gzipped: bool) -> int | None:
         i = buf.find(marker, 1 if base == start else 0)
         while i >= 0:
             cand = base + i
-            if cand > start and (gzipped or _line_start(buf, i)):
-                if not gzipped or _gzip_plausible(fh, cand):
-                    return cand
+            plausible = _gzip_plausible(fh, cand) if gzipped else _line_start(buf, i)
+            if cand > start and plausible:
+                return cand
             i = buf.find(marker, i + 1)
         carry = buf[-(len(marker) - 1):]
         pos += len(data)

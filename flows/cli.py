@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -75,16 +76,18 @@ def _asdict(obj: Any) -> Any:
     return obj
 
 
-# -- capture -------------------------------------------------------------------------------------
+# -- capture --------------------------------------------------------------------------------------
 
 
 @app.command()
 def capture(
     ctx: typer.Context,
     urls: Annotated[list[str] | None, typer.Argument(help="URLs to capture.")] = None,
-    from_file: Annotated[Path | None, typer.Option("--from-file", help="A file of URLs, one a line.")] = None,
-    file: Annotated[Path | None, typer.Option("--file", help="Archive a local file instead.")] = None,
-    url: Annotated[str | None, typer.Option("--url", help="The URI to archive --file under.")] = None,
+    from_file: Annotated[
+        Path | None, typer.Option("--from-file", help="A file of URLs, one a line.")
+    ] = None,
+    file: Annotated[Path | None, typer.Option("--file", help="Archive a local file.")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="The URI for --file.")] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Capture URLs (or a local file) into WARC files."""
@@ -118,7 +121,7 @@ def capture(
         raise typer.Exit(1)
 
 
-# -- import, reindex -------------------------------------------------------------------------------
+# -- import, reindex ------------------------------------------------------------------------------
 
 
 @app.command("import")
@@ -159,7 +162,7 @@ def reindex(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         out.print(report.summary() if hasattr(report, "summary") else _asdict(report))
 
 
-# -- lookup, get ------------------------------------------------------------------------------------
+# -- lookup, get ----------------------------------------------------------------------------------
 
 
 @app.command()
@@ -222,13 +225,13 @@ def get(
         err.print(f"wrote {output} (capture {line.timestamp}, {source.filename}@{source.offset})")
 
 
-# -- verify, export ------------------------------------------------------------------------------
+# -- verify, export -------------------------------------------------------------------------------
 
 
 @app.command()
 def verify(
     ctx: typer.Context,
-    deep: Annotated[bool, typer.Option("--deep", help="Also recompute block/payload digests.")] = False,
+    deep: Annotated[bool, typer.Option("--deep", help="Recompute block/payload digests.")] = False,
     as_json: JsonOpt = False,
 ) -> None:
     """Check every record, index line and the audit chain against the recorded digests."""
@@ -266,7 +269,7 @@ def export_wacz(
         out.print(f"wrote {target}: {_asdict(report)}")
 
 
-# -- demo -------------------------------------------------------------------------------------------
+# -- demo -----------------------------------------------------------------------------------------
 
 
 @app.command()
@@ -282,6 +285,8 @@ def demo(
 
 def main() -> None:
     """Entry point: exit 0 on success, 1 on any failure (usage errors included)."""
+    # SIGTERM exits through Python, so open WARC files are closed by the writer's atexit hook
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         app(standalone_mode=False)
     except click.exceptions.Exit as exc:

@@ -22,7 +22,7 @@ def fsync_dir(folder: Path) -> None:
 def atomic_file(path: Path, mode: int = 0o644) -> Iterator[BinaryIO]:
     """Open a temporary sibling of `path` for writing; on success it replaces `path` atomically.
 
-    A crash or an exception leaves `path` as it was (absent or whole) and removes the temporary file.
+    A crash or an exception leaves `path` as it was (absent or whole) and removes the temp file.
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")

@@ -73,7 +73,7 @@ class AuditLog:
         return entry
 
     def entries(self) -> list[dict[str, Any]]:
-        """Every event, oldest first (lines that do not parse are skipped; `verify` reports them)."""
+        """Every event, oldest first (unparsable lines are skipped; `verify` reports them)."""
         if not self.path.exists():
             return []
         out = []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import random
 import socket
 import struct
 import threading
@@ -11,9 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
-PAGE = b"<html><head><title>Form 8-K</title></head><body>" + b"<p>filing text</p>" * 200 + b"</body></html>"
+PAGE = (b"<html><head><title>Form 8-K</title></head><body>" + b"<p>filing text</p>" * 200
+        + b"</body></html>")
 ETAG = '"v1-8k"'
 LAST_MODIFIED = "Wed, 21 Oct 2015 07:28:00 GMT"
+NOISE = random.Random(7).randbytes(1 << 20)  # incompressible: gzip cannot shrink /big
 
 
 class Handler(BaseHTTPRequestHandler):
@@ -100,7 +103,7 @@ class Handler(BaseHTTPRequestHandler):
             self.send_header("Content-Type", "application/octet-stream")
             self.send_header("Content-Length", str(size))
             self.end_headers()
-            block = bytes(range(256)) * 4096
+            block = NOISE
             left = size
             while left > 0:
                 part = block[: min(len(block), left)]
