@@ -10,7 +10,7 @@ from storage.audit import AuditLog
 
 @dataclass(frozen=True)
 class Home:
-    """The folders of a home. `warcs/` and `imported/` hold the source of truth; the rest derives."""
+    """The folders of a home: `warcs/` and `imported/` are the source of truth, the rest derives."""
 
     root: Path
 
@@ -49,7 +49,7 @@ class Home:
         return Path(path).resolve().relative_to(self.root.resolve()).as_posix()
 
     def index_path(self, warc_name: str) -> Path:
-        """The CDXJ index file of one WARC (`warcs/x.warc.gz` -> `indexes/warcs__x.warc.gz.cdxj`)."""
+        """The CDXJ file of one WARC: `warcs/x.warc.gz` -> `indexes/warcs__x.warc.gz.cdxj`."""
         return self.indexes / (warc_name.replace("/", "__") + ".cdxj")
 
     def batch_id(self, warc_name: str) -> str:

@@ -40,7 +40,7 @@ def header_block(rec_type: str, fields: Iterable[tuple[str, str]], content_lengt
         text = str(value)
         if "\r" in text or "\n" in text:
             raise ValueError(f"WARC header {name} holds a line break")
-        lines.append(f"{name}: {text}".encode("utf-8"))
+        lines.append(f"{name}: {text}".encode())
     lines.append(f"Content-Length: {content_length}".encode())
     return CRLF.join(lines) + CRLF + CRLF
 

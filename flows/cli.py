@@ -280,7 +280,7 @@ def demo(
     """Capture the bundled sample pages from a local mirror, look one up, verify, export."""
     from flows.demo import run_demo
 
-    run_demo(ctx.obj.home, fresh=fresh, console=out)
+    run_demo(ctx.obj.home.root, fresh=fresh, console=out)
 
 
 def main() -> None:
@@ -288,7 +288,7 @@ def main() -> None:
     # SIGTERM exits through Python, so open WARC files are closed by the writer's atexit hook
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
-        app(standalone_mode=False)
+        code = app(standalone_mode=False)
     except click.exceptions.Exit as exc:
         sys.exit(1 if exc.exit_code else 0)
     except click.exceptions.Abort:
@@ -300,4 +300,4 @@ def main() -> None:
     except SalvageError as exc:
         err.print(f"[red]error:[/] {exc}")
         sys.exit(1)
-    sys.exit(0)
+    sys.exit(1 if isinstance(code, int) and code else 0)

@@ -1,1 +1,1 @@
-"""Market-data feeds, the book engine, gap detection and book reconstruction. Built in later issues."""
+"""Market-data feeds, the book engine, gap detection and book reconstruction (later issues)."""

@@ -33,6 +33,6 @@ def interop_tool(name: str) -> str:
     if not path.exists():
         found = shutil.which(name)
         if found is None:
-            raise RuntimeError(f"{name} is not installed: run `make setup` (it fills .venv-interop)")
+            raise RuntimeError(f"{name} is missing: run `make setup` (it fills .venv-interop)")
         return found
     return str(path)
