@@ -11,13 +11,17 @@ import json
 from dataclasses import asdict, dataclass, fields
 from datetime import UTC, datetime
 from pathlib import Path
-
-import surt
+from typing import TYPE_CHECKING
 
 from storage.atomic import atomic_file
 
+if TYPE_CHECKING:
+    import pyarrow as pa
+
 
 def url_key(url: str) -> str:
+    import surt  # imported on first use: it pulls in tldextract and requests (~0.1 s)
+
     try:
         return surt.surt(url)
     except Exception:  # surt refuses some malformed URLs; the raw URL still sorts and matches
@@ -28,7 +32,7 @@ def timestamp14(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y%m%d%H%M%S")
 
 
-@dataclass
+@dataclass(slots=True)
 class IndexEntry:
     """One indexed record: what the CDXJ line and the `captures` catalog row both say."""
 
@@ -82,6 +86,21 @@ class IndexEntry:
 
 
 ROW_FIELDS = [f.name for f in fields(IndexEntry)]
+
+
+def entries_table(entries: list[IndexEntry]) -> pa.Table:
+    """Entries as a `captures` table, built column by column in slices (no row dicts)."""
+    import pyarrow as pa
+
+    from storage.schemas import CAPTURES
+
+    step = 8192
+    parts = [
+        pa.table({f: [getattr(e, f) for e in entries[i : i + step]] for f in ROW_FIELDS},
+                 schema=CAPTURES)
+        for i in range(0, len(entries), step)
+    ]
+    return pa.concat_tables(parts) if parts else CAPTURES.empty_table()
 
 
 @dataclass(frozen=True)

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import BinaryIO
 
-from archive.cdxj import write_index
+from archive.cdxj import entries_table, write_index
 from archive.home import Home
 from archive.indexing import FileIndex
 from archive.reader import GZIP_MAGIC, ReadRecord, read_records
@@ -198,7 +198,7 @@ def _store(home: Home, src: BinaryIO, label: str, source: str, audit_extra: dict
             report.error += f" (nothing imported; the bytes are kept in {report.quarantined})"
             return report
         write_index(home.index_path(name), index.entries)
-        write_batch(home.catalog, "captures", [e.row() for e in index.entries],
+        write_batch(home.catalog, "captures", entries_table(index.entries),
                     home.batch_id(name))
         os.chmod(tmp, 0o444)
         os.replace(tmp, final)

@@ -15,11 +15,10 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from archive.cdxj import write_index
+from archive.cdxj import entries_table, write_index
 from archive.home import Home
 from archive.indexing import FileIndex, index_file
 from storage.atomic import fsync_dir
-from storage.schemas import TABLES
 from storage.tables import batch_path, write_batch
 
 TABLE = "captures"
@@ -85,9 +84,9 @@ def _check(home: Home, path: Path, scratch: Path, write: bool) -> FileCheck:
         cdxj_state = "missing"
     else:
         cdxj_state = "unchanged" if filecmp.cmp(live_cdxj, new_cdxj, shallow=False) else "differed"
-    new_batch = write_batch(scratch, TABLE, [e.row() for e in index.entries], batch_id)
+    new_batch = write_batch(scratch, TABLE, entries_table(index.entries), batch_id)
     live_batch = batch_path(home.catalog, TABLE, batch_id)
-    rebuilt = pa.Table.from_pylist([e.row() for e in index.entries], schema=TABLES[TABLE])
+    rebuilt = entries_table(index.entries)
     batch_state = _batch_state(live_batch, rebuilt)
     if write and cdxj_state != "unchanged":
         live_cdxj.parent.mkdir(parents=True, exist_ok=True)

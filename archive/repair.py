@@ -14,9 +14,6 @@ import shutil
 from pathlib import Path
 
 from archive.home import Home
-from archive.indexing import index_file
-from archive.reader import whole_members
-from archive.writer import finish_closed_file
 from storage.atomic import fsync_dir
 
 
@@ -41,6 +38,10 @@ def _quarantine_tail(home: Home, path: Path, start: int) -> Path:
 
 def repair_open_file(home: Home, path: Path) -> str | None:
     """Repair and close one abandoned `.open` file; None if a live writer still holds it."""
+    from archive.indexing import index_file
+    from archive.reader import whole_members
+    from archive.writer import finish_closed_file
+
     with open(path, "r+b") as fh:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -77,6 +78,9 @@ def recover(home: Home) -> list[str]:
         name = repair_open_file(home, path)
         if name:
             done.append(name)
+    from archive.indexing import index_file
+    from archive.writer import finish_closed_file
+
     logged = {e.get("file") for e in home.audit.entries() if e.get("event") == "warc.closed"}
     for path in sorted(home.warcs.glob("*.warc.gz")):
         name = home.relative(path)

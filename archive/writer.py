@@ -21,7 +21,7 @@ from itertools import count
 from pathlib import Path
 from typing import BinaryIO
 
-from archive.cdxj import ROW_FIELDS, IndexEntry, write_index
+from archive.cdxj import IndexEntry, entries_table, write_index
 from archive.describe import HttpHead, describe
 from archive.errors import DiskFullError
 from archive.home import Home
@@ -209,9 +209,7 @@ def finish_closed_file(home: Home, final: Path, name: str, entries: Iterable[Ind
     """Write a closed WARC's index and catalog batch, rename it into place, record it."""
     entries = list(entries)
     write_index(home.index_path(name), entries)
-    # Shallow rows: IndexEntry.row() (dataclasses.asdict) deep-copies every value, which costs
-    # as much as a fifth of writing the records; the values are all immutable anyway.
-    rows = [{f: getattr(e, f) for f in ROW_FIELDS} for e in entries]
+    rows = entries_table(entries)
     write_batch(home.catalog, "captures", rows, home.batch_id(name))
     if open_path is not None:
         os.replace(open_path, final)

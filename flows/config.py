@@ -10,10 +10,12 @@ import os
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from archive.capture import CaptureSettings
 from archive.errors import SalvageError
+
+if TYPE_CHECKING:
+    from archive.capture import CaptureSettings
 
 
 class ConfigError(SalvageError):
@@ -36,6 +38,8 @@ class Config:
         return self.data.get("home")
 
     def capture_settings(self) -> CaptureSettings:
+        from archive.capture import CaptureSettings  # requests and pyarrow load only when needed
+
         s = CaptureSettings()
         if "user_agent" in self.data:
             s.user_agent = self.data["user_agent"]

@@ -28,7 +28,9 @@ def write_batch(catalog: Path, table: str, rows: list[dict] | pa.Table, batch_id
     path = batch_path(catalog, table, batch_id)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as fh:
-        pq.write_table(data.cast(schema), fh, compression="zstd")
+        if not data.schema.equals(schema, check_metadata=True):
+            data = data.cast(schema)
+        pq.write_table(data, fh, compression="zstd", row_group_size=16384)
     return path
 
 
