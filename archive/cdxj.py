@@ -88,12 +88,14 @@ class IndexEntry:
 ROW_FIELDS = [f.name for f in fields(IndexEntry)]
 
 
-def entries_table(entries: list[IndexEntry]) -> pa.Table:
+def entries_table(entries: list[IndexEntry] | Entries) -> pa.Table:
     """Entries as a `captures` table, built column by column in slices (no row dicts)."""
     import pyarrow as pa
 
     from storage.schemas import CAPTURES
 
+    if isinstance(entries, Entries):
+        return entries.table()
     step = 8192
     parts = [
         pa.table({f: [getattr(e, f) for e in entries[i : i + step]] for f in ROW_FIELDS},
@@ -101,6 +103,43 @@ def entries_table(entries: list[IndexEntry]) -> pa.Table:
         for i in range(0, len(entries), step)
     ]
     return pa.concat_tables(parts) if parts else CAPTURES.empty_table()
+
+
+class Entries:
+    """The index entries of one archive file, held compactly: CDXJ lines as bytes and catalog rows
+    as Arrow batches, so files of hundreds of thousands of records stay small in memory."""
+
+    CHUNK = 4096
+
+    def __init__(self) -> None:
+        self._lines: list[bytes] = []
+        self._pending: list[IndexEntry] = []
+        self._batches: list[pa.Table] = []
+
+    def append(self, entry: IndexEntry) -> None:
+        self._lines.append(entry.cdxj_line().encode("utf-8"))
+        self._pending.append(entry)
+        if len(self._pending) >= self.CHUNK:
+            self._flush()
+
+    def _flush(self) -> None:
+        if self._pending:
+            self._batches.append(entries_table(self._pending))
+            self._pending = []
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    def table(self) -> pa.Table:
+        import pyarrow as pa
+
+        from storage.schemas import CAPTURES
+
+        self._flush()
+        return pa.concat_tables(self._batches) if self._batches else CAPTURES.empty_table()
+
+    def sorted_lines(self) -> list[bytes]:
+        return sorted(self._lines)
 
 
 @dataclass(frozen=True)
@@ -153,9 +192,12 @@ class IndexLine:
         return {"urlkey": self.urlkey, "timestamp": self.timestamp, **self.data}
 
 
-def write_index(path: Path, entries: list[IndexEntry]) -> None:
+def write_index(path: Path, entries: list[IndexEntry] | Entries) -> None:
     """Write one sorted CDXJ file crash-safely (byte-wise order, as pywb's binary search needs)."""
-    lines = sorted(e.cdxj_line().encode("utf-8") for e in entries)
+    if isinstance(entries, Entries):
+        lines = entries.sorted_lines()
+    else:
+        lines = sorted(e.cdxj_line().encode("utf-8") for e in entries)
     path.parent.mkdir(parents=True, exist_ok=True)
     with atomic_file(path) as fh:
         for line in lines:

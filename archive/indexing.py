@@ -6,14 +6,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from archive.cdxj import IndexEntry
+from archive.cdxj import Entries, IndexEntry
 from archive.describe import describe
 from archive.reader import BrokenRecord, ReadRecord, read_records
 
 
 @dataclass
 class FileIndex:
-    entries: list[IndexEntry] = field(default_factory=list)
+    entries: Entries = field(default_factory=Entries)
     broken: list[BrokenRecord] = field(default_factory=list)
     records: int = 0
     digest_problems: list[tuple[int, str]] = field(default_factory=list)

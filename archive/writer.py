@@ -15,13 +15,12 @@ import hashlib
 import os
 import socket
 import weakref
-from collections.abc import Iterable
 from datetime import UTC, datetime
 from itertools import count
 from pathlib import Path
 from typing import BinaryIO
 
-from archive.cdxj import IndexEntry, entries_table, write_index
+from archive.cdxj import Entries, IndexEntry, entries_table, write_index
 from archive.describe import HttpHead, describe
 from archive.errors import DiskFullError
 from archive.home import Home
@@ -67,7 +66,7 @@ class WarcWriter:
         self._fh: BinaryIO | None = None
         self._path: Path | None = None
         self._name: str | None = None
-        self._entries: list[IndexEntry] = []
+        self._entries = Entries()
         self._size = 0
         self._sha = hashlib.sha256()
         self._records = 0
@@ -89,7 +88,7 @@ class WarcWriter:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
         self._fh = os.fdopen(fd, "wb", buffering=0)
         fcntl.flock(self._fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        self._path, self._entries, self._size, self._records = path, [], 0, 0
+        self._path, self._entries, self._size, self._records = path, Entries(), 0, 0
         self._name = None
         self._sha = hashlib.sha256()
         info = (f"software: {SOFTWARE}\r\nformat: WARC File Format 1.1\r\n"
@@ -204,10 +203,9 @@ class WarcWriter:
         self._sha = file_sha
 
 
-def finish_closed_file(home: Home, final: Path, name: str, entries: Iterable[IndexEntry],
+def finish_closed_file(home: Home, final: Path, name: str, entries: Entries | list[IndexEntry],
                        sha256: str, size: int, records: int, open_path: Path | None = None) -> None:
     """Write a closed WARC's index and catalog batch, rename it into place, record it."""
-    entries = list(entries)
     write_index(home.index_path(name), entries)
     rows = entries_table(entries)
     write_batch(home.catalog, "captures", rows, home.batch_id(name))
