@@ -124,20 +124,11 @@ class Index:
         best: IndexLine | None = None
         for f in self.files:
             pos = f.lower_bound(key)
-            for _, raw in f.lines_from(pos):  # at or after `at`
-                if not raw.startswith(prefix):
-                    break
-                line = IndexLine.parse(raw)
-                if not good_only or line.good:
+            after = (raw for _, raw in f.lines_from(pos))
+            for side in (after, f.lines_before(pos)):  # at or after `at`, then before it
+                line = _first_match(side, prefix, good_only)
+                if line is not None:
                     best = _better(best, line, at)
-                    break
-            for raw in f.lines_before(pos):  # before `at`
-                if not raw.startswith(prefix):
-                    break
-                line = IndexLine.parse(raw)
-                if not good_only or line.good:
-                    best = _better(best, line, at)
-                    break
         return best
 
     def resolve(self, line: IndexLine, refers_to_uri: str | None = None,
@@ -169,6 +160,17 @@ class Index:
 def _iso(text: str) -> datetime:
     moment = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _first_match(lines: Iterator[bytes], prefix: bytes, good_only: bool) -> IndexLine | None:
+    """The first line of `lines` still under `prefix` that may be chosen, or None."""
+    for raw in lines:
+        if not raw.startswith(prefix):
+            return None
+        line = IndexLine.parse(raw)
+        if not good_only or line.good:
+            return line
+    return None
 
 
 def _better(best: IndexLine | None, cand: IndexLine, at: datetime) -> IndexLine:

@@ -237,7 +237,16 @@ def verify(
     """Check every record, index line and the audit chain against the recorded digests."""
     from archive.fixity import verify as run_verify
 
-    report = run_verify(_home(ctx), deep=deep)
+    home = _home(ctx)
+    with _progress() as bar:
+        tasks: dict[str, Any] = {}
+
+        def advance(name: str, done: int, size: int) -> None:
+            if name not in tasks:
+                tasks[name] = bar.add_task(f"verifying {name.rsplit('/', 1)[-1][:40]}", total=size)
+            bar.update(tasks[name], completed=done)
+
+        report = run_verify(home, deep=deep, progress=advance)
     if as_json:
         sys.stdout.write(report.to_json() + "\n")
     else:
