@@ -591,26 +591,18 @@ class ListIndex:
         self.lines = lines
 
     def closest(self, url: str, at: datetime, good_only: bool = True) -> IndexLine | None:
-        from archive.lookup import _better
+        from archive.lookup import _better, _first_match
 
         prefix = (url_key(url) + " ").encode()
         key = prefix + timestamp14(at).encode()
         lines, best = self.lines, None
         pos = bisect.bisect_left(lines, key)
-        for i in range(pos, len(lines)):
-            if not lines[i].startswith(prefix):
-                break
-            line = IndexLine.parse(lines[i])
-            if not good_only or line.good:
+        after = (lines[i] for i in range(pos, len(lines)))
+        before = (lines[i] for i in range(pos - 1, -1, -1))
+        for side in (after, before):
+            line = _first_match(side, prefix, good_only)
+            if line is not None:
                 best = _better(best, line, at)
-                break
-        for i in range(pos - 1, -1, -1):
-            if not lines[i].startswith(prefix):
-                break
-            line = IndexLine.parse(lines[i])
-            if not good_only or line.good:
-                best = _better(best, line, at)
-                break
         return best
 
 
