@@ -31,7 +31,7 @@ from archive.home import Home
 from archive.lookup import Index
 from archive.payload import payload_line, read_headers
 from archive.ratelimit import HostRateLimiter
-from archive.records import http_head_bytes, new_record_id, warc_date
+from archive.records import HeadThenBody, http_head_bytes, new_record_id, warc_date
 from archive.writer import DEFAULT_MAX_SIZE, WarcWriter
 
 log = logging.getLogger("salvage.capture")
@@ -88,19 +88,6 @@ class _Prior:
     date: str
     etag: str | None
     last_modified: str | None
-
-
-class _Concat:
-    """A readable over a bytes head followed by a file body."""
-
-    def __init__(self, head: bytes, body: BinaryIO):
-        self._head, self._body = head, body
-
-    def read(self, n: int) -> bytes:
-        if self._head:
-            out, self._head = self._head[:n], self._head[n:]
-            return out
-        return self._body.read(n)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -349,7 +336,8 @@ class Capturer:
             ]
             if truncated:
                 fields.append(("WARC-Truncated", truncated))
-            entry = self.writer.write("response", fields, _Concat(head, body), len(head) + size,
+            block = HeadThenBody(head, body)
+            entry = self.writer.write("response", fields, block, len(head) + size,
                                       http=http, payload_prefix=prefix)
         request = _request_bytes(resp.request)
         self.writer.write("request", [

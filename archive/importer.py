@@ -26,6 +26,7 @@ from archive.indexing import FileIndex
 from archive.reader import GZIP_MAGIC, ReadRecord, read_records
 from archive.reindex import index_stored_file
 from storage.atomic import fsync_dir
+from storage.digests import file_sha256
 from storage.tables import write_batch
 
 CHUNK = 1 << 20
@@ -101,11 +102,7 @@ def _copy_hashing(src: BinaryIO, dest: Path) -> tuple[str, int]:
 def _same_bytes(path: Path, sha256: str, size: int) -> bool:
     if path.stat().st_size != size:
         return False
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while data := fh.read(CHUNK):
-            h.update(data)
-    return h.hexdigest() == sha256
+    return file_sha256(path) == sha256
 
 
 def _already_stored(home: Home, sha256: str, size: int) -> Path | None:
@@ -220,11 +217,7 @@ def _store(home: Home, src: BinaryIO, label: str, source: str, audit_extra: dict
 def _import_wacz(home: Home, path: Path, source: str) -> ImportReport:
     """Each `archive/*.warc(.gz)` member of a WACZ becomes its own imported file."""
     report = ImportReport(source=source)
-    with open(path, "rb") as fh:
-        h = hashlib.sha256()
-        while data := fh.read(CHUNK):
-            h.update(data)
-    report.sha256 = wacz_sha = h.hexdigest()
+    report.sha256 = wacz_sha = file_sha256(path)
     parts: list[ImportReport] = []
     problem = None
     try:

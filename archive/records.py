@@ -23,10 +23,6 @@ def warc_date(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
-def sha256_label(hasher) -> str:
-    return "sha256:" + hasher.hexdigest()
-
-
 def digest_of(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
@@ -62,6 +58,19 @@ def gzip_member(data: bytes, level: int = GZIP_LEVEL) -> bytes:
     """`data` as one complete gzip member."""
     c = MemberCompressor(level)
     return c.compress(data) + c.flush()
+
+
+class HeadThenBody:
+    """A readable over a bytes head followed by a file body (a block written in one stream)."""
+
+    def __init__(self, head: bytes, body):
+        self._head, self._body = head, body
+
+    def read(self, n: int) -> bytes:
+        if self._head:
+            out, self._head = self._head[:n], self._head[n:]
+            return out
+        return self._body.read(n)
 
 
 def http_head_bytes(status_line: str, headers: Iterable[tuple[str, str]]) -> bytes:

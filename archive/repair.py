@@ -8,21 +8,13 @@
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import os
 import shutil
 from pathlib import Path
 
 from archive.home import Home
 from storage.atomic import fsync_dir
-
-
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while data := fh.read(1 << 20):
-            h.update(data)
-    return h.hexdigest()
+from storage.digests import file_sha256
 
 
 def _quarantine_tail(home: Home, path: Path, start: int) -> Path:
@@ -64,7 +56,7 @@ def repair_open_file(home: Home, path: Path) -> str | None:
             fsync_dir(path.parent)
             return name
         index = index_file(path, name)
-        finish_closed_file(home, final, name, index.entries, _file_sha256(path), good_end,
+        finish_closed_file(home, final, name, index.entries, file_sha256(path), good_end,
                            index.records, open_path=path)
     return name
 
@@ -86,7 +78,7 @@ def recover(home: Home) -> list[str]:
         name = home.relative(path)
         if name not in logged:
             index = index_file(path, name)
-            finish_closed_file(home, path, name, index.entries, _file_sha256(path),
+            finish_closed_file(home, path, name, index.entries, file_sha256(path),
                                path.stat().st_size, index.records)
             done.append(name)
     return done

@@ -159,7 +159,12 @@ def reindex(ctx: typer.Context, as_json: JsonOpt = False) -> None:
     if as_json:
         _print_json(_asdict(report))
     else:
-        out.print(report.summary() if hasattr(report, "summary") else _asdict(report))
+        out.print(f"reindexed {report.files} files ({report.lines} index lines): "
+                  f"{len(report.unchanged)} unchanged, {len(report.rewritten)} rewritten")
+        for name, why in report.rewritten:
+            err.print(f"  [yellow]rewrote[/] {name} ({why})")
+        for name in report.orphans:
+            err.print(f"  [yellow]orphan[/] {name} belongs to no archive file (left in place)")
 
 
 # -- lookup, get ----------------------------------------------------------------------------------
@@ -253,7 +258,7 @@ def verify(
         out.print(f"checked {report.files_checked} files, {report.records_checked} records, "
                   f"{report.bytes:,} bytes")
         for p in report.problems:
-            err.print(f"[red]FAIL[/] {p.message if hasattr(p, 'message') else p}")
+            err.print(f"[red]FAIL[/] {p.message}")
         out.print("[green]verify: ok[/]" if report.ok else "[red]verify: FAILED[/]")
     if not report.ok:
         raise typer.Exit(1)

@@ -22,14 +22,16 @@ if str(ROOT) not in sys.path:
 from archive.cdxj import IndexEntry  # noqa: E402
 from archive.describe import HttpHead  # noqa: E402
 from archive.home import Home  # noqa: E402
-from archive.records import http_head_bytes, new_record_id, warc_date  # noqa: E402
+from archive.records import (  # noqa: E402
+    HeadThenBody,
+    digest_of,
+    http_head_bytes,
+    new_record_id,
+    warc_date,
+)
 from archive.writer import WarcWriter  # noqa: E402
 
 REVISIT_PROFILE = "http://netpreserve.org/warc/1.1/revisit/identical-payload-digest"
-
-
-def sha256_label(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def html(title: str, size: int = 0) -> bytes:
@@ -49,8 +51,8 @@ def write_response(writer: WarcWriter, url: str, body: bytes, *, when: datetime 
         ("WARC-Date", warc_date(when or datetime.now(UTC))),
         ("WARC-Target-URI", url),
         ("Content-Type", "application/http;msgtype=response"),
-        ("WARC-Payload-Digest", payload_digest or sha256_label(body)),
-        ("WARC-Block-Digest", sha256_label(head + body)),
+        ("WARC-Payload-Digest", payload_digest or digest_of(body)),
+        ("WARC-Block-Digest", digest_of(head + body)),
     ]
     return writer.write("response", fields, head + body, http=HttpHead(status, headers),
                         payload_prefix=body[:65536])
@@ -71,7 +73,7 @@ def write_revisit(writer: WarcWriter, url: str, original: IndexEntry, *,
         ("WARC-Refers-To-Date", warc_date(original.warc_date)),
         ("Content-Type", "application/http;msgtype=response"),
         ("WARC-Payload-Digest", original.digest or ""),
-        ("WARC-Block-Digest", sha256_label(head)),
+        ("WARC-Block-Digest", digest_of(head)),
         ("WARC-Truncated", "length"),
     ]
     return writer.write("revisit", fields, head, http=HttpHead(200, headers))
@@ -82,7 +84,7 @@ def write_request(writer: WarcWriter, url: str) -> None:
     writer.write("request", [
         ("WARC-Record-ID", new_record_id()), ("WARC-Date", warc_date(datetime.now(UTC))),
         ("WARC-Target-URI", url), ("Content-Type", "application/http;msgtype=request"),
-        ("WARC-Block-Digest", sha256_label(request)),
+        ("WARC-Block-Digest", digest_of(request)),
     ], request)
 
 
@@ -138,18 +140,8 @@ def _loop(root: str) -> None:
     fields = [("WARC-Record-ID", new_record_id()), ("WARC-Date", warc_date(datetime.now(UTC))),
               ("WARC-Target-URI", "https://example.com/big"),
               ("Content-Type", "application/http;msgtype=response")]
-    writer.write("response", fields, _Joined(head, _Slow(size)), len(head) + size)
+    writer.write("response", fields, HeadThenBody(head, _Slow(size)), len(head) + size)
 
-
-class _Joined:
-    def __init__(self, head: bytes, body):
-        self.head, self.body = head, body
-
-    def read(self, n: int) -> bytes:
-        if self.head:
-            out, self.head = self.head[:n], self.head[n:]
-            return out
-        return self.body.read(n)
 
 
 if __name__ == "__main__":
