@@ -283,6 +283,106 @@ def export_wacz(
         out.print(f"wrote {target}: {_asdict(report)}")
 
 
+# -- catalog: extract, query, search, compact -----------------------------------------------------
+
+
+@app.command()
+def extract(
+    ctx: typer.Context,
+    redo_all: Annotated[bool, typer.Option("--all", help="Redo every capture.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Extract every capture not yet extracted into the catalog (filings, documents, indexes)."""
+    from extract.run import extract_home
+
+    home = _home(ctx)
+    with _progress() as bar:
+        task = bar.add_task("extracting", total=None)
+        report = extract_home(home, redo_all, lambda n, total: bar.update(task, completed=n,
+                                                                           total=total))
+    if as_json:
+        _print_json(_asdict(report))
+    else:
+        rows = ", ".join(f"{n} {t}" for t, n in sorted(report.rows.items())) or "no rows"
+        out.print(f"extracted {report.extracted} payloads ({report.already} already done): "
+                  f"{rows} in {report.seconds:.1f} s")
+        for q in report.quarantined:
+            err.print(f"[yellow]quarantined[/] {q['url']}: {q['error_type']}: {q['reason']}")
+        for u in report.unreadable:
+            err.print(f"[red]unreadable[/] {u['url']}: {u['error']}")
+    if report.unreadable:
+        raise typer.Exit(1)
+
+
+@app.command()
+def query(
+    ctx: typer.Context,
+    sql: Annotated[str, typer.Argument(help="One SELECT statement over the catalog views.")],
+    fmt: Annotated[str, typer.Option("--format", help="table, csv, json or parquet.")] = "table",
+    as_of: Annotated[str | None, typer.Option(
+        "--as-of", help="See the catalog as it was known then (ISO 8601 or timestamp).")] = None,
+) -> None:
+    """Read-only SQL (DuckDB) over the catalog; see docs/CATALOG.md for the views."""
+    from flows.output import FORMATS, write_table
+    from storage.query import Catalog
+
+    if fmt not in FORMATS:
+        raise click.UsageError(f"--format must be one of {', '.join(FORMATS)}")
+    if fmt == "parquet" and sys.stdout.isatty():
+        raise click.UsageError("--format parquet is binary: redirect it to a file (> x.parquet)")
+    table = Catalog(_home(ctx).catalog, _time(as_of)).query(sql)
+    write_table(table, fmt, out)
+
+
+@app.command()
+def search(
+    ctx: typer.Context,
+    terms: Annotated[str, typer.Argument(help='Words, or "an exact phrase".')],
+    form: Annotated[str | None, typer.Option("--form", help="Only this form type.")] = None,
+    cik: Annotated[str | None, typer.Option("--cik", help="Only filings of this CIK.")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="Earliest date.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Latest date.")] = None,
+    limit: Annotated[int, typer.Option("--limit", min=1, max=10000)] = 10,
+    as_json: JsonOpt = False,
+) -> None:
+    """BM25 full-text search over every extracted document, best first."""
+    from storage.search import SearchIndex
+
+    home = _home(ctx)
+    first, last = _time(start), _time(end)
+    hits = SearchIndex(home.root / "search").search(
+        terms, form=form, cik=cik, date_from=first.date() if first else None,
+        date_to=last.date() if last else None, limit=limit)
+    if as_json:
+        _print_json([_asdict(h) for h in hits])
+        return
+    for rank, hit in enumerate(hits, 1):
+        where = hit.accession or hit.url
+        out.print(f"[bold]{rank}.[/] {where}  {hit.document or ''}  "
+                  f"[dim]{hit.form or ''} {hit.date or ''} score {hit.score:.2f}[/]")
+        out.print(f"   {hit.snippet}", markup=False, highlight=False)
+    if not hits:
+        out.print("no matches")
+
+
+@app.command()
+def compact(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Merge small catalog files without changing a row; the audit chain records each swap."""
+    from storage.compact import compact as run_compact
+
+    home = _home(ctx)
+    reports = run_compact(home.catalog, home.audit)
+    if as_json:
+        _print_json([_asdict(r) for r in reports])
+        return
+    for r in reports:
+        if r.replaced:
+            out.print(f"{r.table}: {r.replaced} files merged into {len(r.merged)} "
+                      f"({r.rows} rows, unchanged)")
+    if not any(r.replaced for r in reports):
+        out.print("nothing to compact")
+
+
 # -- demo -----------------------------------------------------------------------------------------
 
 

@@ -30,4 +30,158 @@ CAPTURES = pa.schema(
     metadata={"salvage.table": "captures", "salvage.schema_version": str(CAPTURES_VERSION)},
 )
 
-TABLES: dict[str, pa.Schema] = {"captures": CAPTURES}
+# Provenance columns every derived table ends with: which capture the rows came from, which
+# extractor (name/version) made them, and when Salvage recorded them (the `--as-of` clock).
+_PROVENANCE = [
+    pa.field("source_url", pa.string()),
+    pa.field("source_digest", pa.string()),
+    pa.field("extractor", pa.string()),
+    pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+]
+
+
+def _table(name: str, version: int, fields: list[pa.Field], provenance: bool = True) -> pa.Schema:
+    columns = fields + (_PROVENANCE if provenance else [])
+    meta = {"salvage.table": name, "salvage.schema_version": str(version)}
+    return pa.schema(columns, metadata=meta)
+
+
+FILER = pa.struct(
+    [
+        pa.field("role", pa.string()),
+        pa.field("cik", pa.string()),
+        pa.field("name", pa.string()),
+        pa.field("sic", pa.string()),
+        pa.field("state_of_incorporation", pa.string()),
+        pa.field("fiscal_year_end", pa.string()),
+        pa.field("irs_number", pa.string()),
+        pa.field("form_type", pa.string()),
+        pa.field("file_number", pa.string()),
+        pa.field("film_number", pa.string()),
+        pa.field("former_names", pa.list_(pa.string())),
+    ]
+)
+
+FILINGS_VERSION = 1
+FILINGS = _table(
+    "filings",
+    FILINGS_VERSION,
+    [
+        pa.field("accession", pa.string(), nullable=False),
+        pa.field("form_type", pa.string()),
+        pa.field("period_of_report", pa.date32()),
+        pa.field("filed_as_of", pa.date32()),
+        pa.field("date_as_of_change", pa.date32()),
+        pa.field("acceptance_time", pa.timestamp("us", tz="UTC")),
+        pa.field("items", pa.list_(pa.string())),
+        pa.field("file_numbers", pa.list_(pa.string())),
+        pa.field("film_numbers", pa.list_(pa.string())),
+        pa.field("declared_documents", pa.int32()),
+        pa.field("documents_found", pa.int32()),
+        pa.field("group_members", pa.list_(pa.string())),
+        pa.field("filers", pa.list_(FILER)),
+        pa.field("dialect", pa.string()),
+    ],
+)
+
+DOCUMENTS_VERSION = 1
+DOCUMENTS = _table(
+    "documents",
+    DOCUMENTS_VERSION,
+    [
+        pa.field("accession", pa.string()),
+        pa.field("ordinal", pa.int32(), nullable=False),
+        pa.field("sequence", pa.int32()),
+        pa.field("type", pa.string()),
+        pa.field("filename", pa.string()),
+        pa.field("description", pa.string()),
+        pa.field("sha256", pa.string()),
+        pa.field("bytes", pa.int64()),
+        pa.field("mime", pa.string()),
+        pa.field("text", pa.large_string()),
+        pa.field("method", pa.string()),
+    ],
+)
+
+FORMER_NAME = pa.struct(
+    [pa.field("name", pa.string()), pa.field("from", pa.string()), pa.field("to", pa.string())]
+)
+
+ISSUERS_VERSION = 1
+ISSUERS = _table(
+    "issuers",
+    ISSUERS_VERSION,
+    [
+        pa.field("cik", pa.string(), nullable=False),
+        pa.field("name", pa.string()),
+        pa.field("entity_type", pa.string()),
+        pa.field("sic", pa.string()),
+        pa.field("sic_description", pa.string()),
+        pa.field("tickers", pa.list_(pa.string())),
+        pa.field("exchanges", pa.list_(pa.string())),
+        pa.field("former_names", pa.list_(FORMER_NAME)),
+        pa.field("state_of_incorporation", pa.string()),
+        pa.field("fiscal_year_end", pa.string()),
+        pa.field("ein", pa.string()),
+    ],
+)
+
+EXPECTED_FILINGS_VERSION = 1
+EXPECTED_FILINGS = _table(
+    "expected_filings",
+    EXPECTED_FILINGS_VERSION,
+    [
+        pa.field("accession", pa.string()),
+        pa.field("cik", pa.string()),
+        pa.field("company_name", pa.string()),
+        pa.field("form_type", pa.string()),
+        pa.field("date_filed", pa.date32()),
+        pa.field("path", pa.string()),
+        pa.field("index_kind", pa.string(), nullable=False),
+        pa.field("acceptance_time", pa.timestamp("us", tz="UTC")),
+        pa.field("report_date", pa.date32()),
+        pa.field("primary_document", pa.string()),
+        pa.field("items", pa.list_(pa.string())),
+        pa.field("file_number", pa.string()),
+        pa.field("film_number", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("paper", pa.bool_()),
+    ],
+)
+
+EXTRACTIONS_VERSION = 1
+EXTRACTIONS = _table(
+    "extractions",
+    EXTRACTIONS_VERSION,
+    [
+        pa.field("digest", pa.string(), nullable=False),
+        pa.field("version", pa.int32(), nullable=False),
+        pa.field("kind", pa.string()),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("rows", pa.int32()),
+    ],
+)
+
+QUARANTINE_VERSION = 1
+QUARANTINE = _table(
+    "quarantine",
+    QUARANTINE_VERSION,
+    [
+        pa.field("stage", pa.string(), nullable=False),
+        pa.field("error_type", pa.string(), nullable=False),
+        pa.field("reason", pa.string()),
+        pa.field("filename", pa.string()),
+        pa.field("offset", pa.int64()),
+        pa.field("length", pa.int64()),
+    ],
+)
+
+TABLES: dict[str, pa.Schema] = {
+    "captures": CAPTURES,
+    "filings": FILINGS,
+    "documents": DOCUMENTS,
+    "issuers": ISSUERS,
+    "expected_filings": EXPECTED_FILINGS,
+    "extractions": EXTRACTIONS,
+    "quarantine": QUARANTINE,
+}
