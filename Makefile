@@ -42,6 +42,7 @@ test: setup lint
 
 bench: setup
 	$(PY) benchmarks/bench_archive.py
+	$(PY) benchmarks/bench_catalog.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP) salvage-data .pytest_cache

@@ -151,11 +151,22 @@ def import_(
 
 
 @app.command()
-def reindex(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+def reindex(
+    ctx: typer.Context,
+    search: Annotated[bool, typer.Option(
+        "--search", help="Also rebuild the full-text index from the catalog's documents.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
     """Rebuild the CDXJ index and the captures catalog from the WARC files alone."""
     from archive.reindex import reindex as rebuild
 
-    report = rebuild(_home(ctx))
+    home = _home(ctx)
+    report = rebuild(home)
+    if search:
+        from extract.run import rebuild_search
+
+        documents = rebuild_search(home)
+        err.print(f"search index rebuilt: {documents} documents")
     if as_json:
         _print_json(_asdict(report))
     else:

@@ -1,8 +1,9 @@
 """`salvage demo`: the main job on the bundled samples, with no network.
 
 Starts a local mirror of `samples/site/` on 127.0.0.1, captures it, captures it again (unchanged
-pages become revisits), captures a throttled page (flagged as a soft error), looks a page up, gets
-its bytes back, verifies the archive and exports a WACZ.
+pages become revisits), captures a throttled page (flagged as a soft error), extracts filings,
+indexes and pages into the catalog, queries it with SQL and full text, looks a page up, gets its
+bytes back, verifies the archive and exports a WACZ.
 """
 
 from __future__ import annotations
@@ -21,7 +22,10 @@ from archive.home import Home
 from archive.lookup import Index
 from archive.payload import payload_line, stream_payload
 from archive.wacz import export_wacz
+from extract.run import extract_home
 from flows.mirror import Mirror
+from storage.query import Catalog
+from storage.search import SearchIndex
 
 SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "site"
 DEMO_MARK = ".salvage-demo"
@@ -57,6 +61,26 @@ def _results_table(title: str, results) -> Table:
     return table
 
 
+FILINGS_SQL = ("SELECT accession, form_type, filed_as_of, documents_found, len(filers) AS filers "
+               "FROM filings ORDER BY accession")
+SEARCH_TERMS = "tender offer results"
+
+
+def _catalog_steps(home: Home, console: Console) -> None:
+    report = extract_home(home)
+    rows = ", ".join(f"{n} {t}" for t, n in sorted(report.rows.items()))
+    console.print(f"\n4. extract into the catalog: {report.extracted} payloads -> {rows}")
+    table = Catalog(home.catalog).query(FILINGS_SQL)
+    view = Table(*table.column_names, title=f"5. salvage query \"{FILINGS_SQL}\"")
+    for row in table.to_pylist():
+        view.add_row(*(str(v) for v in row.values()))
+    console.print(view)
+    console.print(f"\n6. salvage search \"{SEARCH_TERMS}\"")
+    for hit in SearchIndex(home.root / "search").search(SEARCH_TERMS, limit=3):
+        console.print(f"   {hit.score:6.2f}  {hit.accession or hit.url}  {hit.document}")
+        console.print(f"          {hit.snippet[:160]}", markup=False, highlight=False)
+
+
 def run_demo(root: Path, fresh: bool = False, console: Console | None = None) -> bool:
     console = console or Console()
     home = prepare_home(root, fresh)
@@ -78,6 +102,7 @@ def run_demo(root: Path, fresh: bool = False, console: Console | None = None) ->
         title = "3. the source throttles: archived, flagged, not served"
         console.print(_results_table(title, soft))
 
+    _catalog_steps(home, console)
     target = urls[-1]
     with Index(home) as index:
         line = index.closest(target)
@@ -85,19 +110,21 @@ def run_demo(root: Path, fresh: bool = False, console: Console | None = None) ->
         source = payload_line(home, index, line)
         body = b"".join(stream_payload(home, source))
     kind = f"revisit of {source.timestamp}" if line.is_revisit else "response"
-    console.print(f"\n4. lookup {target}\n   closest good capture {line.timestamp} ({kind}) "
+    console.print(f"\n7. lookup {target}\n   closest good capture {line.timestamp} ({kind}) "
                   f"in {source.filename} at offset {source.offset}\n"
                   f"   payload {len(body):,} bytes, sha256 {hashlib.sha256(body).hexdigest()[:16]}…"
                   f" — identical to the source: {body == files[-1].read_bytes()}")
 
     report = verify(home)
-    console.print(f"\n5. verify: {'ok' if report.ok else 'FAILED'} — {report.files_checked} files, "
+    console.print(f"\n8. verify: {'ok' if report.ok else 'FAILED'} — {report.files_checked} files, "
                   f"{report.records_checked} records, {report.bytes:,} bytes checked")
     wacz = home.root / "exports" / "demo.wacz"
     wacz.parent.mkdir(exist_ok=True)
     export_wacz(home, wacz)
-    console.print(f"\n6. exported {wacz} ({wacz.stat().st_size:,} bytes)")
+    console.print(f"\n9. exported {wacz} ({wacz.stat().st_size:,} bytes)")
     console.print(f"\nhome: {home.root.resolve()}\nWARCs: {home.warcs.resolve()}\n"
                   f"index: {home.indexes.resolve()}\naudit chain: {home.audit.path.resolve()}\n"
-                  f"try: salvage --home {root} lookup {target} --all")
+                  f"try: salvage --home {root} lookup {target} --all\n"
+                  f"     salvage --home {root} query \"{FILINGS_SQL}\"\n"
+                  f"     salvage --home {root} search \"{SEARCH_TERMS}\" --form \"SC TO-T/A\"")
     return report.ok

@@ -21,7 +21,7 @@ CURRENT_KEYS: dict[str, tuple[str, ...]] = {
     "filings": ("accession",),
     "documents": ("source_digest", "ordinal"),
     "issuers": ("cik",),
-    "expected_filings": ("coalesce(accession, path)", "index_kind"),
+    "expected_filings": ("coalesce(accession, path)", "cik", "index_kind"),
 }
 """The key whose latest row is the current one; tables not listed are plain ledgers."""
 

@@ -1,0 +1,200 @@
+"""What each kind of captured bytes becomes in the catalog: a small registry of extractors.
+
+An extractor turns one payload (bytes, and the capture it came from) into rows of catalog tables.
+Each has a name and a version; bumping the version makes `salvage extract` redo its captures.
+Add one with `@extractor("name", version, "kind", ...)`, datasette-hookspec style.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import mimetypes
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from urllib.parse import urlsplit
+
+from extract import edgar_index
+from extract.html_text import html_title, html_to_text, looks_like_html
+from extract.sgml import Document, Submission, looks_like_submission, parse_submission
+
+
+@dataclass(frozen=True)
+class Source:
+    """The capture a payload was read from."""
+
+    url: str
+    digest: str
+    filename: str
+    offset: int
+    length: int
+    warc_date: datetime
+    mime: str | None = None
+
+
+@dataclass
+class Extracted:
+    """Rows for catalog tables, and URLs the source says exist but we may not have captured."""
+
+    tables: dict[str, list[dict]] = field(default_factory=dict)
+    follow: list[str] = field(default_factory=list)
+
+    def add(self, table: str, rows: list[dict]) -> None:
+        self.tables.setdefault(table, []).extend(rows)
+
+
+@dataclass(frozen=True)
+class Extractor:
+    name: str
+    version: int
+    run: Callable[[bytes, Source], Extracted]
+
+    @property
+    def label(self) -> str:
+        return f"{self.name}/{self.version}"
+
+
+REGISTRY: dict[str, Extractor] = {}
+"""Kind of payload -> the extractor for it."""
+
+
+def extractor(name: str, version: int, *kinds: str):
+    def register(fn: Callable[[bytes, Source], Extracted]):
+        for kind in kinds:
+            REGISTRY[kind] = Extractor(name, version, fn)
+        return fn
+
+    return register
+
+
+def kind_of(url: str, mime: str | None) -> str | None:
+    """The kind of payload a capture holds, from its URL and type alone (`text`: sniff it)."""
+    known = edgar_index.index_kind(url)
+    if known:
+        return known
+    path = urlsplit(url).path.lower()
+    media = (mime or "").split(";")[0].strip().lower()
+    if path.endswith((".txt", ".nc")):
+        return "text"
+    if media in ("text/html", "application/xhtml+xml") or path.endswith((".htm", ".html")):
+        return "page"
+    if media.startswith("text/"):
+        return "text"
+    return None
+
+
+def sniff(kind: str, data: bytes) -> str:
+    """Refine `text` by content: a complete submission, an HTML page or plain text."""
+    if kind != "text":
+        return kind
+    if looks_like_submission(data):
+        return "submission"
+    return "page" if looks_like_html(data) else "plain"
+
+
+def _provenance(src: Source, ex: str) -> dict:
+    return {"source_url": src.url, "source_digest": src.digest, "extractor": ex}
+
+
+def _document_row(doc: Document, sub: Submission, src: Source, label: str) -> dict:
+    payload = doc.payload()
+    text, method = None, "uudecode"
+    if not doc.uuencoded:
+        if looks_like_html(payload):
+            text, method = html_to_text(payload), "html-strip"
+        else:
+            text, method = doc.text(), "sgml-text"
+    mime = mimetypes.guess_type(doc.filename or "")[0] if doc.filename else None
+    if mime is None:
+        mime = "text/html" if method == "html-strip" else (
+            "text/plain" if text is not None else "application/octet-stream")
+    return {
+        "accession": sub.accession, "ordinal": doc.ordinal, "sequence": doc.sequence,
+        "type": doc.type, "filename": doc.filename, "description": doc.description,
+        "sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload), "mime": mime,
+        "text": text, "method": method, **_provenance(src, label),
+    }
+
+
+def _filer_row(filer) -> dict:
+    return {k: getattr(filer, k) for k in (
+        "role", "cik", "name", "sic", "state_of_incorporation", "fiscal_year_end", "irs_number",
+        "form_type", "file_number", "film_number", "former_names")}
+
+
+SGML = "edgar-sgml/1"
+
+
+@extractor("edgar-sgml", 1, "submission")
+def submission(data: bytes, src: Source) -> Extracted:
+    sub = parse_submission(data, name_hint=src.url)
+    out = Extracted()
+    out.add("filings", [{
+        "accession": sub.accession or src.digest, "form_type": sub.form_type,
+        "period_of_report": sub.period_of_report, "filed_as_of": sub.filed_as_of,
+        "date_as_of_change": sub.date_as_of_change, "acceptance_time": sub.acceptance_time,
+        "items": sub.items, "file_numbers": sub.file_numbers, "film_numbers": sub.film_numbers,
+        "declared_documents": sub.declared_documents, "documents_found": len(sub.documents),
+        "group_members": sub.group_members, "filers": [_filer_row(f) for f in sub.filers],
+        "dialect": sub.dialect, **_provenance(src, SGML),
+    }])
+    out.add("documents", [_document_row(d, sub, src, SGML) for d in sub.documents])
+    return out
+
+
+@extractor("edgar-index", 1, "form-idx", "company-idx", "master-idx")
+def index_file(data: bytes, src: Source) -> Extracted:
+    rows = edgar_index.parse_index_file(data)
+    out = Extracted()
+    out.add("expected_filings", [{**r, **_provenance(src, "edgar-index/1")} for r in rows])
+    return out
+
+
+@extractor("edgar-submissions", 1, "submissions-json", "submissions-page-json")
+def submissions_json(data: bytes, src: Source) -> Extracted:
+    cik = re.search(r"CIK(\d{10})", src.url)
+    issuer, rows, older = edgar_index.parse_submissions_json(data, cik=cik and cik.group(1))
+    label = "edgar-submissions/1"
+    out = Extracted(follow=[_sibling(src.url, name) for name in older])
+    if issuer:
+        out.add("issuers", [{**issuer, **_provenance(src, label)}])
+    out.add("expected_filings", [{**r, **_provenance(src, label)} for r in rows])
+    return out
+
+
+@extractor("edgar-filing-index", 1, "filing-index-json")
+def filing_index_json(data: bytes, src: Source) -> Extracted:
+    info = edgar_index.parse_filing_index_json(data)
+    row = edgar_index.expected_filing_from_index(info, urlsplit(src.url).path.lstrip("/"))
+    out = Extracted()
+    out.add("expected_filings", [{**row, **_provenance(src, "edgar-filing-index/1")}])
+    return out
+
+
+def _sibling(url: str, name: str) -> str:
+    return url.rsplit("/", 1)[0] + "/" + name
+
+
+def _page_row(data: bytes, src: Source, text: str, title: str | None, method: str,
+              label: str) -> dict:
+    name = urlsplit(src.url).path.rsplit("/", 1)[-1] or None
+    return {"accession": None, "ordinal": 1, "sequence": None, "type": None, "filename": name,
+            "description": title, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
+            "mime": src.mime, "text": text, "method": method, **_provenance(src, label)}
+
+
+@extractor("html-text", 1, "page")
+def page(data: bytes, src: Source) -> Extracted:
+    out = Extracted()
+    out.add("documents", [_page_row(data, src, html_to_text(data), html_title(data), "html-strip",
+                                    "html-text/1")])
+    return out
+
+
+@extractor("plain-text", 1, "plain")
+def plain(data: bytes, src: Source) -> Extracted:
+    out = Extracted()
+    out.add("documents", [_page_row(data, src, data.decode("utf-8", "replace"), None, "plain",
+                                    "plain-text/1")])
+    return out

@@ -1,0 +1,165 @@
+"""`salvage extract`, `query` and `search` end to end: real EDGAR files served from a local
+mirror in EDGAR's URL layout, captured into WARCs, extracted into Parquet, queried with DuckDB."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+
+from archive.capture import Capturer, CaptureSettings
+from archive.home import Home
+from extract.run import extract_home
+from flows.mirror import Mirror
+from storage.query import query
+from storage.search import SearchIndex
+
+ROOT = Path(__file__).resolve().parent.parent
+EDGAR = ROOT / "tests" / "fixtures" / "edgar"
+SITE = {
+    "Archives/edgar/data/1376139/000110465925002604/0001104659-25-002604.txt":
+        EDGAR / "submissions" / "0001104659-25-002604.txt",
+    "Archives/edgar/data/1127602/000112760225001055/0001127602-25-001055.txt":
+        EDGAR / "submissions" / "0001127602-25-001055.txt",
+    "Archives/edgar/data/320193/000119312519292676/aapl-8k-20191115.txt":
+        EDGAR / "submissions" / "aapl-8k-20191115.txt",
+    "Archives/edgar/daily-index/2018/QTR4/master.20181231.idx":
+        EDGAR / "index" / "master.20181231.idx",
+    "submissions/CIK0000320193.json": EDGAR / "api" / "CIK0000320193.json",
+    "pages/BuckleInc.8-K.html": ROOT / "samples" / "site" / "pages" / "BuckleInc.8-K.html",
+}
+GARBAGE = "Archives/edgar/data/1/000000000025000001/0000000000-25-000001.txt"
+SETTINGS = CaptureSettings(user_agent="Salvage tests test@example.com", backoff=0.01, retries=0,
+                           default_rate=None)
+
+
+def _site(folder: Path) -> Path:
+    for rel, source in SITE.items():
+        (folder / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(source, folder / rel)
+    whole = (EDGAR / "submissions" / "0001127602-25-001055.txt").read_bytes()
+    (folder / GARBAGE).parent.mkdir(parents=True, exist_ok=True)
+    (folder / GARBAGE).write_bytes(whole[: len(whole) // 2])  # cut inside a document
+    return folder
+
+
+def _capture(home: Home, mirror: Mirror, paths) -> None:
+    with Capturer(home, SETTINGS) as capturer:
+        results = capturer.capture_urls([f"{mirror.url}/{p}" for p in paths])
+    assert all(r.ok for r in results), [r.error for r in results]
+
+
+@pytest.fixture(scope="module")
+def extracted(tmp_path_factory):
+    """A home holding the site captured twice (the second time as revisits), extracted once."""
+    base = tmp_path_factory.mktemp("extract")
+    home = Home(base / "home").ensure()
+    with Mirror(_site(base / "site")) as mirror:
+        _capture(home, mirror, [*SITE, GARBAGE])
+        report = extract_home(home)
+        _capture(home, mirror, [*SITE, GARBAGE])
+        mirror_url = mirror.url
+    return home, report, mirror_url
+
+
+def test_extract_fills_filings_documents_issuers_and_expected_filings(extracted):
+    home, report, _ = extracted
+    assert report.extracted == len(SITE) and report.unreadable == []
+    assert len(report.quarantined) == 1
+    filings = query(home.catalog, "SELECT accession, form_type, declared_documents, "
+                    "documents_found FROM filings ORDER BY accession").to_pylist()
+    assert [f["accession"] for f in filings] == [
+        "0001104659-25-002604", "0001127602-25-001055", "0001193125-19-292676"]
+    assert all(f["declared_documents"] == f["documents_found"] for f in filings)
+    docs = query(home.catalog, "SELECT count(*) FROM documents WHERE accession IS NOT NULL")
+    assert docs.column(0)[0].as_py() == sum(f["documents_found"] for f in filings)
+    [apple] = query(home.catalog, "SELECT * FROM issuers").to_pylist()
+    assert apple["cik"] == "0000320193" and "AAPL" in apple["tickers"]
+    kinds = query(home.catalog, "SELECT index_kind, count(*) AS n FROM expected_filings "
+                  "GROUP BY 1 ORDER BY 1").to_pylist()
+    assert {k["index_kind"] for k in kinds} == {"master-idx", "submissions-json"}
+    assert report.follow and report.follow[0].endswith("CIK0000320193-submissions-001.json")
+
+
+def test_filers_keep_their_roles(extracted):
+    home, _, _ = extracted
+    rows = query(home.catalog, "SELECT role, cik FROM filing_filers WHERE accession = "
+                 "'0001104659-25-002604' ORDER BY role, cik").to_pylist()
+    assert {"role": "filed-by", "cik": "0001034563"} in rows
+    assert {"role": "subject-company", "cik": "0001376139"} in rows
+
+
+def test_a_truncated_submission_is_quarantined_and_the_run_goes_on(extracted):
+    home, report, _ = extracted
+    [bad] = report.quarantined
+    assert bad["url"].endswith(GARBAGE) and bad["error_type"] == "TruncatedSubmission"
+    [row] = query(home.catalog, "SELECT * FROM quarantine").to_pylist()
+    assert row["error_type"] == "TruncatedSubmission" and row["reason"]
+    assert row["filename"].startswith("warcs/") and row["offset"] >= 0  # the bytes stay there
+    ledger = query(home.catalog, "SELECT status, count(*) AS n FROM extractions GROUP BY 1 "
+                   "ORDER BY 1").to_pylist()
+    assert ledger == [{"status": "ok", "n": len(SITE)}, {"status": "quarantined", "n": 1}]
+
+
+def test_the_same_bytes_are_never_parsed_twice(extracted):
+    home, _, _ = extracted
+    again = extract_home(home)  # the recapture made revisits: nothing new to read
+    assert again.extracted == 0 and again.already == len(SITE) + 1
+
+
+def test_search_finds_filing_text_and_pages(extracted):
+    home, _, _ = extracted
+    index = SearchIndex(home.root / "search")
+    [hit] = index.search('"Icahn Enterprises Holdings"', form="SC TO-T/A", limit=1)
+    assert hit.accession == "0001104659-25-002604" and "[" in hit.snippet
+    pages = index.search("Buckle")
+    assert any(h.url and h.url.endswith("BuckleInc.8-K.html") for h in pages)
+
+
+def salvage(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "flows", *args], cwd=ROOT, capture_output=True,
+                          timeout=300)
+
+
+def test_cli_query_formats_and_as_of(extracted, tmp_path):
+    home, _, _ = extracted
+    sql = "SELECT accession, filed_as_of, filers FROM filings ORDER BY accession"
+    as_json = salvage("--home", str(home.root), "query", sql, "--format", "json")
+    assert as_json.returncode == 0, as_json.stderr
+    rows = json.loads(as_json.stdout)
+    assert rows[0]["accession"] == "0001104659-25-002604" and rows[0]["filed_as_of"] == "2025-01-10"
+    as_csv = salvage("--home", str(home.root), "query", sql, "--format", "csv")
+    assert as_csv.stdout.decode().splitlines()[0] == '"accession","filed_as_of","filers"'
+    parquet = salvage("--home", str(home.root), "query", sql, "--format", "parquet")
+    (tmp_path / "x.parquet").write_bytes(parquet.stdout)
+    assert pq.read_table(tmp_path / "x.parquet").num_rows == 3
+    before = salvage("--home", str(home.root), "query", "SELECT count(*) AS n FROM filings",
+                     "--format", "json", "--as-of", "2000-01-01")
+    assert json.loads(before.stdout) == [{"n": 0}]
+    refused = salvage("--home", str(home.root), "query", "COPY filings TO 'x.csv'")
+    assert refused.returncode == 1 and b"read-only" in refused.stderr
+
+
+def test_cli_search_json(extracted):
+    home, _, _ = extracted
+    found = salvage("--home", str(home.root), "search", "tender offer", "--cik", "1376139",
+                    "--json", "--limit", "3")
+    assert found.returncode == 0, found.stderr
+    hits = json.loads(found.stdout)
+    assert hits and all(h["accession"] == "0001104659-25-002604" for h in hits)
+    assert {"score", "snippet", "document", "url"} <= set(hits[0])
+
+
+def test_extract_all_redoes_everything_and_current_views_stay_one_row_per_key(extracted):
+    home, _, _ = extracted
+    before = query(home.catalog, "SELECT count(*) FROM documents").column(0)[0].as_py()
+    redo = extract_home(home, redo_all=True)
+    assert redo.extracted == len(SITE) and len(redo.quarantined) == 1
+    assert query(home.catalog, "SELECT count(*) FROM documents").column(0)[0].as_py() == before
+    history = query(home.catalog, "SELECT count(*) FROM documents_history").column(0)[0]
+    assert history.as_py() == 2 * before
