@@ -203,7 +203,7 @@ def run(quick: bool = False) -> dict:
     c = corpus(n)
     queries = searches(c)
     text_mb = sum(len(d.text) for d in c.docs) / MB
-    print(f"full-text search over {n:,} documents ({text_mb:,.0f} MiB of text, generated in "
+    print(f"2. full-text search over {n:,} documents ({text_mb:,.0f} MiB of text, generated in "
           f"{time.perf_counter() - t0:.0f} s), {len(queries)} queries:")
     with tempfile.TemporaryDirectory(prefix="salvage-search-") as tmp:
         folder = Path(tmp) / "search"

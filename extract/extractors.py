@@ -1,6 +1,7 @@
 """What each kind of captured bytes becomes in the catalog: a small registry of extractors.
 
-An extractor turns one payload (bytes, and the capture it came from) into rows of catalog tables.
+An extractor turns one payload (bytes, and the capture it came from) into rows of catalog tables;
+the run adds the provenance columns (source URL and digest, `name/version`) to every row.
 Each has a name and a version; bumping the version makes `salvage extract` redo its captures.
 Add one with `@extractor("name", version, "kind", ...)`, datasette-hookspec style.
 """
@@ -68,11 +69,16 @@ def extractor(name: str, version: int, *kinds: str):
     return register
 
 
+_SUBMISSION_PATH = re.compile(r"/edgar/data/\d+/(?:\d{18}/)?\d{10}-\d{2}-\d{6}\.(?:txt|nc)$", re.I)
+
+
 def kind_of(url: str, mime: str | None) -> str | None:
     """The kind of payload a capture holds, from its URL and type alone (`text`: sniff it)."""
     known = edgar_index.index_kind(url)
     if known:
         return known
+    if _SUBMISSION_PATH.search(urlsplit(url).path):
+        return "submission"  # EDGAR's URL says so: bytes that are not one are quarantined
     path = urlsplit(url).path.lower()
     media = (mime or "").split(";")[0].strip().lower()
     if path.endswith((".txt", ".nc")):
@@ -93,11 +99,7 @@ def sniff(kind: str, data: bytes) -> str:
     return "page" if looks_like_html(data) else "plain"
 
 
-def _provenance(src: Source, ex: str) -> dict:
-    return {"source_url": src.url, "source_digest": src.digest, "extractor": ex}
-
-
-def _document_row(doc: Document, sub: Submission, src: Source, label: str) -> dict:
+def _document_row(doc: Document, sub: Submission) -> dict:
     payload = doc.payload()
     text, method = None, "uudecode"
     if not doc.uuencoded:
@@ -113,7 +115,7 @@ def _document_row(doc: Document, sub: Submission, src: Source, label: str) -> di
         "accession": sub.accession, "ordinal": doc.ordinal, "sequence": doc.sequence,
         "type": doc.type, "filename": doc.filename, "description": doc.description,
         "sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload), "mime": mime,
-        "text": text, "method": method, **_provenance(src, label),
+        "text": text, "method": method,
     }
 
 
@@ -121,9 +123,6 @@ def _filer_row(filer) -> dict:
     return {k: getattr(filer, k) for k in (
         "role", "cik", "name", "sic", "state_of_incorporation", "fiscal_year_end", "irs_number",
         "form_type", "file_number", "film_number", "former_names")}
-
-
-SGML = "edgar-sgml/1"
 
 
 @extractor("edgar-sgml", 1, "submission")
@@ -137,9 +136,9 @@ def submission(data: bytes, src: Source) -> Extracted:
         "items": sub.items, "file_numbers": sub.file_numbers, "film_numbers": sub.film_numbers,
         "declared_documents": sub.declared_documents, "documents_found": len(sub.documents),
         "group_members": sub.group_members, "filers": [_filer_row(f) for f in sub.filers],
-        "dialect": sub.dialect, **_provenance(src, SGML),
+        "dialect": sub.dialect,
     }])
-    out.add("documents", [_document_row(d, sub, src, SGML) for d in sub.documents])
+    out.add("documents", [_document_row(d, sub) for d in sub.documents])
     return out
 
 
@@ -147,7 +146,7 @@ def submission(data: bytes, src: Source) -> Extracted:
 def index_file(data: bytes, src: Source) -> Extracted:
     rows = edgar_index.parse_index_file(data)
     out = Extracted()
-    out.add("expected_filings", [{**r, **_provenance(src, "edgar-index/1")} for r in rows])
+    out.add("expected_filings", rows)
     return out
 
 
@@ -155,11 +154,10 @@ def index_file(data: bytes, src: Source) -> Extracted:
 def submissions_json(data: bytes, src: Source) -> Extracted:
     cik = re.search(r"CIK(\d{10})", src.url)
     issuer, rows, older = edgar_index.parse_submissions_json(data, cik=cik and cik.group(1))
-    label = "edgar-submissions/1"
     out = Extracted(follow=[_sibling(src.url, name) for name in older])
     if issuer:
-        out.add("issuers", [{**issuer, **_provenance(src, label)}])
-    out.add("expected_filings", [{**r, **_provenance(src, label)} for r in rows])
+        out.add("issuers", [issuer])
+    out.add("expected_filings", rows)
     return out
 
 
@@ -168,7 +166,7 @@ def filing_index_json(data: bytes, src: Source) -> Extracted:
     info = edgar_index.parse_filing_index_json(data)
     row = edgar_index.expected_filing_from_index(info, urlsplit(src.url).path.lstrip("/"))
     out = Extracted()
-    out.add("expected_filings", [{**row, **_provenance(src, "edgar-filing-index/1")}])
+    out.add("expected_filings", [row])
     return out
 
 
@@ -176,25 +174,24 @@ def _sibling(url: str, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-def _page_row(data: bytes, src: Source, text: str, title: str | None, method: str,
-              label: str) -> dict:
+def _page_row(data: bytes, src: Source, text: str, title: str | None, method: str) -> dict:
     name = urlsplit(src.url).path.rsplit("/", 1)[-1] or None
     return {"accession": None, "ordinal": 1, "sequence": None, "type": None, "filename": name,
             "description": title, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
-            "mime": src.mime, "text": text, "method": method, **_provenance(src, label)}
+            "mime": src.mime, "text": text, "method": method}
 
 
 @extractor("html-text", 1, "page")
 def page(data: bytes, src: Source) -> Extracted:
     out = Extracted()
-    out.add("documents", [_page_row(data, src, html_to_text(data), html_title(data), "html-strip",
-                                    "html-text/1")])
+    out.add("documents", [_page_row(data, src, html_to_text(data), html_title(data),
+                                    "html-strip")])
     return out
 
 
 @extractor("plain-text", 1, "plain")
 def plain(data: bytes, src: Source) -> Extracted:
     out = Extracted()
-    out.add("documents", [_page_row(data, src, data.decode("utf-8", "replace"), None, "plain",
-                                    "plain-text/1")])
+    out.add("documents", [_page_row(data, src, data.decode("utf-8", "replace"), None,
+                                    "plain")])
     return out

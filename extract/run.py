@@ -127,7 +127,10 @@ class _Pending:
 
     def add(self, out: Extracted, src: Source, label: str, kind: str) -> None:
         rows = 0
+        stamp = {"source_url": src.url, "source_digest": src.digest, "extractor": label}
         for table, new in out.tables.items():
+            for row in new:
+                row.update(stamp)
             self.tables.setdefault(table, []).extend(new)
             rows += len(new)
             self.size += sum(len(r.get("text") or "") for r in new)

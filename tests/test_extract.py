@@ -14,6 +14,7 @@ import pytest
 
 from archive.capture import Capturer, CaptureSettings
 from archive.home import Home
+from extract.extractors import REGISTRY, Extractor
 from extract.run import extract_home
 from flows.mirror import Mirror
 from storage.query import query
@@ -34,6 +35,8 @@ SITE = {
     "pages/BuckleInc.8-K.html": ROOT / "samples" / "site" / "pages" / "BuckleInc.8-K.html",
 }
 GARBAGE = "Archives/edgar/data/1/000000000025000001/0000000000-25-000001.txt"
+NOISE = "Archives/edgar/data/2/000000000025000002/0000000000-25-000002.txt"
+BAD = (GARBAGE, NOISE)
 SETTINGS = CaptureSettings(user_agent="Salvage tests test@example.com", backoff=0.01, retries=0,
                            default_rate=None)
 
@@ -45,6 +48,8 @@ def _site(folder: Path) -> Path:
     whole = (EDGAR / "submissions" / "0001127602-25-001055.txt").read_bytes()
     (folder / GARBAGE).parent.mkdir(parents=True, exist_ok=True)
     (folder / GARBAGE).write_bytes(whole[: len(whole) // 2])  # cut inside a document
+    (folder / NOISE).parent.mkdir(parents=True, exist_ok=True)
+    (folder / NOISE).write_bytes(bytes(range(256)) * 8)  # not a submission at all
     return folder
 
 
@@ -60,9 +65,9 @@ def extracted(tmp_path_factory):
     base = tmp_path_factory.mktemp("extract")
     home = Home(base / "home").ensure()
     with Mirror(_site(base / "site")) as mirror:
-        _capture(home, mirror, [*SITE, GARBAGE])
+        _capture(home, mirror, [*SITE, *BAD])
         report = extract_home(home)
-        _capture(home, mirror, [*SITE, GARBAGE])
+        _capture(home, mirror, [*SITE, *BAD])
         mirror_url = mirror.url
     return home, report, mirror_url
 
@@ -70,7 +75,7 @@ def extracted(tmp_path_factory):
 def test_extract_fills_filings_documents_issuers_and_expected_filings(extracted):
     home, report, _ = extracted
     assert report.extracted == len(SITE) and report.unreadable == []
-    assert len(report.quarantined) == 1
+    assert len(report.quarantined) == len(BAD)
     filings = query(home.catalog, "SELECT accession, form_type, declared_documents, "
                     "documents_found FROM filings ORDER BY accession").to_pylist()
     assert [f["accession"] for f in filings] == [
@@ -94,22 +99,26 @@ def test_filers_keep_their_roles(extracted):
     assert {"role": "subject-company", "cik": "0001376139"} in rows
 
 
-def test_a_truncated_submission_is_quarantined_and_the_run_goes_on(extracted):
+def test_truncated_and_garbage_submissions_are_quarantined_and_the_run_goes_on(extracted):
     home, report, _ = extracted
-    [bad] = report.quarantined
-    assert bad["url"].endswith(GARBAGE) and bad["error_type"] == "TruncatedSubmission"
-    [row] = query(home.catalog, "SELECT * FROM quarantine").to_pylist()
-    assert row["error_type"] == "TruncatedSubmission" and row["reason"]
-    assert row["filename"].startswith("warcs/") and row["offset"] >= 0  # the bytes stay there
+    kinds = {q["url"].rsplit("/", 1)[-1]: q["error_type"] for q in report.quarantined}
+    assert kinds == {GARBAGE.rsplit("/", 1)[-1]: "TruncatedSubmission",
+                     NOISE.rsplit("/", 1)[-1]: "MalformedSubmission"}
+    rows = query(home.catalog, "SELECT * FROM quarantine ORDER BY error_type").to_pylist()
+    assert [r["error_type"] for r in rows] == ["MalformedSubmission", "TruncatedSubmission"]
+    for row in rows:  # the reason, and where the untouched bytes are in the archive
+        assert row["reason"] and row["filename"].startswith("warcs/") and row["offset"] >= 0
+        stored = salvage("--home", str(home.root), "get", row["source_url"])
+        assert stored.returncode == 0 and len(stored.stdout) > 0
     ledger = query(home.catalog, "SELECT status, count(*) AS n FROM extractions GROUP BY 1 "
                    "ORDER BY 1").to_pylist()
-    assert ledger == [{"status": "ok", "n": len(SITE)}, {"status": "quarantined", "n": 1}]
+    assert ledger == [{"status": "ok", "n": len(SITE)}, {"status": "quarantined", "n": len(BAD)}]
 
 
 def test_the_same_bytes_are_never_parsed_twice(extracted):
     home, _, _ = extracted
     again = extract_home(home)  # the recapture made revisits: nothing new to read
-    assert again.extracted == 0 and again.already == len(SITE) + 1
+    assert again.extracted == 0 and again.already == len(SITE) + len(BAD)
 
 
 def test_search_finds_filing_text_and_pages(extracted):
@@ -159,7 +168,52 @@ def test_extract_all_redoes_everything_and_current_views_stay_one_row_per_key(ex
     home, _, _ = extracted
     before = query(home.catalog, "SELECT count(*) FROM documents").column(0)[0].as_py()
     redo = extract_home(home, redo_all=True)
-    assert redo.extracted == len(SITE) and len(redo.quarantined) == 1
+    assert redo.extracted == len(SITE) and len(redo.quarantined) == len(BAD)
     assert query(home.catalog, "SELECT count(*) FROM documents").column(0)[0].as_py() == before
     history = query(home.catalog, "SELECT count(*) FROM documents_history").column(0)[0]
     assert history.as_py() == 2 * before
+
+
+def test_a_new_extractor_version_redoes_only_its_own_payloads(extracted):
+    home, _, _ = extracted
+    page = REGISTRY["page"]
+    REGISTRY["page"] = Extractor(page.name, page.version + 1, page.run)
+    try:
+        redo = extract_home(home)
+    finally:
+        REGISTRY["page"] = page
+    assert redo.extracted == 1 and redo.rows == {"documents": 1}  # the Buckle page alone
+    [method] = query(home.catalog, "SELECT DISTINCT extractor FROM documents "
+                     "WHERE accession IS NULL").column(0).to_pylist()
+    assert method == f"{page.name}/{page.version + 1}"  # the current row is the newest one
+
+
+def _edgar_url(path: Path) -> str:
+    """Where EDGAR serves a fixture of this kind."""
+    folder, name = path.parent.name, path.name
+    if folder == "index":
+        return f"https://www.sec.gov/Archives/edgar/daily-index/2020/QTR1/{name}"
+    if folder == "api" and name.startswith("CIK"):
+        return f"https://data.sec.gov/submissions/{name}"
+    return f"https://www.sec.gov/Archives/edgar/data/1213900/000121390024004875/{name}"
+
+
+@pytest.mark.parametrize("path", sorted(p for p in EDGAR.rglob("*") if p.is_file()),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_every_corpus_edgar_file_extracts(path):
+    import mimetypes
+    from datetime import UTC, datetime
+
+    from extract.extractors import Source, kind_of, sniff
+
+    url = _edgar_url(path)
+    mime = mimetypes.guess_type(path.name)[0]
+    data = path.read_bytes()
+    kind = sniff(kind_of(url, mime), data)
+    src = Source(url, "sha256:x", "warcs/x.warc.gz", 0, len(data), datetime.now(UTC), mime)
+    out = REGISTRY[kind].run(data, src)
+    rows = sum(len(r) for r in out.tables.values())
+    expected = {"submissions": "submission", "index": "idx", "api": "json",
+                "pages": "page", "html": "page"}[path.parent.name]
+    assert expected in kind
+    assert rows > 0 or path.name == "empty-form.idx"
