@@ -20,11 +20,10 @@ import json
 import re
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
+from extract.edgar_text import EASTERN, decode_text
 from extract.errors import ExtractError
 
-EASTERN = ZoneInfo("America/New_York")
 HEADER_LINES = 40
 """An index file's column header is within its first lines (daily: line 9, full: line 10)."""
 
@@ -214,15 +213,15 @@ def _index_row(kind: str, line: bytes, n: int, cik: bytes, company: bytes, form:
     day = dates.get(filed)
     if day is None:
         day = dates[filed] = _idx_date(filed, n, line)
-    path = _text(filename.strip())
+    path = decode_text(filename.strip())
     if not path.endswith(".txt"):
         raise _bad_row(n, line, f"File Name {path!r} does not end in .txt (a line cut short?)")
     m = _ACCESSION_IN_PATH.search(path)
     accession = m.group(1) if m else None
-    form_type = _text(form.strip()) or None
+    form_type = decode_text(form.strip()) or None
     return {
         "accession": accession, "cik": cik.decode().zfill(10),
-        "company_name": _text(company.strip()) or None, "form_type": form_type,
+        "company_name": decode_text(company.strip()) or None, "form_type": form_type,
         "date_filed": day, "path": path, "index_kind": kind, "acceptance_time": None,
         "report_date": None, "primary_document": None, "items": None, "file_number": None,
         "film_number": None, "size": None, "paper": _is_paper(accession, form_type),
@@ -542,12 +541,6 @@ def _date(text: str) -> date | None:
 def _is_paper(accession: str | None, form_type: str | None) -> bool:
     return bool(accession and accession.startswith(PAPER_PREFIX)) or form_type in PAPER_FORMS
 
-
-def _text(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
 
 
 def _snippet(raw: bytes) -> str:

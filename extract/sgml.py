@@ -21,11 +21,10 @@ import binascii
 import re
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
-from zoneinfo import ZoneInfo
 
+from extract.edgar_text import EASTERN, decode_text
 from extract.errors import MalformedSubmission, TruncatedSubmission
 
-EASTERN = ZoneInfo("America/New_York")
 SNIFF_BYTES = 1024
 PEM_BEGIN = b"-----BEGIN PRIVACY-ENHANCED MESSAGE-----"
 PEM_END = b"-----END PRIVACY-ENHANCED MESSAGE-----"
@@ -170,7 +169,7 @@ def parse_submission(data: bytes, *, name_hint: str | None = None) -> Submission
         start = _content_start(data, _read_pem_fields(data, start, header))
     dialect, close, head_open, head_close = _wrapper(data, start)
     head_end, docs_from = _header_span(data, start, dialect, head_open, head_close)
-    filers = _read_header(_decode(data[start:head_end]), header)
+    filers = _read_header(decode_text(data[start:head_end]), header)
     documents, end = _read_documents(data, docs_from)
     _check_closed(data, start, end, close, pem)
     if not documents and not _has_fields(header, filers):
@@ -202,7 +201,7 @@ def _read_pem_fields(data: bytes, start: int, header: dict[str, list[str]]) -> i
             raise TruncatedSubmission(f"the PEM header at byte {start} never ends: {CUT}")
         raise MalformedSubmission(f"no blank line ends the PEM header at byte {start}")
     key = None
-    for line in _decode(data[start:blank.start()]).splitlines()[1:]:
+    for line in decode_text(data[start:blank.start()]).splitlines()[1:]:
         if line[:1] in (" ", "\t") and key is not None:
             header[key][-1] = (header[key][-1] + " " + line.strip()).strip()
             continue
@@ -252,12 +251,6 @@ def _check_closed(data: bytes, start: int, end: int, close: bytes | None, pem: b
 
 # -- header ----------------------------------------------------------------------------------------
 
-
-def _decode(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError:
-        return raw.decode("latin-1")
 
 
 def _norm(key: str) -> str:
@@ -409,7 +402,7 @@ def _document(data: bytes, ordinal: int, opened: int, tags_from: int, tags_to: i
 def _read_tags(block: bytes) -> dict[str, str]:
     """`<TYPE>8-K\\n<SEQUENCE>1...` (any line ends, closing tags optional) -> first values."""
     tags: dict[str, str] = {}
-    for piece in _decode(block).split("<")[1:]:
+    for piece in decode_text(block).split("<")[1:]:
         tag, sep, value = piece.partition(">")
         if sep and not tag.startswith("/"):
             tags.setdefault(tag.strip().upper(), value.strip())
