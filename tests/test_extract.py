@@ -217,3 +217,28 @@ def test_every_corpus_edgar_file_extracts(path):
                 "pages": "page", "html": "page"}[path.parent.name]
     assert expected in kind
     assert rows > 0 or path.name == "empty-form.idx"
+
+
+def test_reindex_search_rebuilds_the_index_from_the_catalog(extracted):
+    home, _, _ = extracted
+    before = [h.key for h in SearchIndex(home.root / "search").search("tender offer", limit=50)]
+    rebuilt = salvage("--home", str(home.root), "reindex", "--search")
+    assert rebuilt.returncode == 0, rebuilt.stderr
+    with_text = query(home.catalog, "SELECT count(*) FROM documents WHERE text IS NOT NULL")
+    assert f"{with_text.column(0)[0].as_py()} documents".encode() in rebuilt.stderr
+    index = SearchIndex(home.root / "search")
+    assert len(index) == with_text.column(0)[0].as_py()
+    assert [h.key for h in index.search("tender offer", limit=50)] == before
+
+
+def test_cli_compact_keeps_every_row(extracted):
+    home, _, _ = extracted
+    sql = ("SELECT * EXCLUDE (text) FROM documents_history "
+           "ORDER BY source_digest, ordinal, recorded_at")
+    before = query(home.catalog, sql)
+    done = salvage("--home", str(home.root), "compact", "--json")
+    assert done.returncode == 0, done.stderr
+    merged = {r["table"]: r for r in json.loads(done.stdout)}
+    assert merged["documents"]["replaced"] >= 2 and "captures" not in merged
+    assert query(home.catalog, sql).equals(before)
+    assert salvage("--home", str(home.root), "verify").returncode == 0
