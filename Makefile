@@ -5,8 +5,8 @@ PY        := $(VENV)/bin/python
 SHELL     := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 QUIET     := { grep -v 'is ignored' || true; }
-# Debian packages the project needs (Tesseract joins with the documents issue).
-APT_PACKAGES :=
+# Debian packages the project needs: Tesseract 5 with English and orientation detection (OCR).
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
 
 .PHONY: setup apt demo test lint bench clean
 
@@ -22,7 +22,7 @@ apt:
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[dev]' 2>&1 | $(QUIET)
-	$(PY) -c "import archive, prefect, pyarrow, isal, surt, warcio"
+	$(PY) -c "import archive, prefect, pyarrow, isal, surt, warcio, duckdb, tantivy, pypdfium2"
 	touch $@
 
 $(INTEROP)/.installed: requirements-interop.txt

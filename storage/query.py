@@ -20,6 +20,7 @@ from storage.tables import catalog_lock, table_files
 CURRENT_KEYS: dict[str, tuple[str, ...]] = {
     "filings": ("accession",),
     "documents": ("source_digest", "ordinal"),
+    "pages": ("source_digest", "ordinal", "page", "method"),
     "issuers": ("cik",),
     "expected_filings": ("coalesce(accession, path)", "cik", "index_kind"),
 }

@@ -84,7 +84,7 @@ FILINGS = _table(
     ],
 )
 
-DOCUMENTS_VERSION = 1
+DOCUMENTS_VERSION = 2  # 2: PDF metadata, OCR confidence, HTML links/meta, XBRL facts (issue 4)
 DOCUMENTS = _table(
     "documents",
     DOCUMENTS_VERSION,
@@ -100,6 +100,54 @@ DOCUMENTS = _table(
         pa.field("mime", pa.string()),
         pa.field("text", pa.large_string()),
         pa.field("method", pa.string()),
+        pa.field("page_count", pa.int32()),
+        pa.field("ocr_pages", pa.int32()),
+        pa.field("mean_confidence", pa.float32()),
+        pa.field("producer", pa.string()),
+        pa.field("creator", pa.string()),
+        pa.field("created", pa.timestamp("us", tz="UTC")),
+        pa.field("modified", pa.timestamp("us", tz="UTC")),
+        pa.field("incremental_updates", pa.int32()),
+        pa.field("encrypted", pa.bool_()),
+        pa.field("signals", pa.list_(pa.string())),
+        pa.field("links", pa.list_(pa.string())),
+        pa.field("meta", pa.map_(pa.string(), pa.string())),
+        pa.field("facts", pa.map_(pa.string(), pa.string())),
+    ],
+)
+
+WORD = pa.struct(
+    [
+        pa.field("text", pa.string()),
+        pa.field("confidence", pa.float32()),
+        pa.field("x0", pa.float32()),
+        pa.field("top", pa.float32()),
+        pa.field("x1", pa.float32()),
+        pa.field("bottom", pa.float32()),
+    ]
+)
+
+PAGES_VERSION = 1
+PAGES = _table(
+    "pages",
+    PAGES_VERSION,
+    [
+        pa.field("accession", pa.string()),
+        pa.field("ordinal", pa.int32(), nullable=False),
+        pa.field("page", pa.int32(), nullable=False),
+        pa.field("method", pa.string(), nullable=False),
+        pa.field("chosen", pa.bool_(), nullable=False),
+        pa.field("text", pa.large_string()),
+        pa.field("mean_confidence", pa.float32()),
+        pa.field("low_confidence_share", pa.float32()),
+        pa.field("language", pa.string()),
+        pa.field("rotated", pa.int16()),
+        pa.field("width", pa.float32()),
+        pa.field("height", pa.float32()),
+        pa.field("image_coverage", pa.float32()),
+        pa.field("garbled", pa.bool_()),
+        pa.field("words", pa.list_(WORD)),
+        pa.field("tables", pa.list_(pa.list_(pa.list_(pa.string())))),
     ],
 )
 
@@ -180,6 +228,7 @@ TABLES: dict[str, pa.Schema] = {
     "captures": CAPTURES,
     "filings": FILINGS,
     "documents": DOCUMENTS,
+    "pages": PAGES,
     "issuers": ISSUERS,
     "expected_filings": EXPECTED_FILINGS,
     "extractions": EXTRACTIONS,
