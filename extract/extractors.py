@@ -17,7 +17,8 @@ from datetime import datetime
 from urllib.parse import urlsplit
 
 from extract import edgar_index
-from extract.html_text import html_title, html_to_text, looks_like_html
+from extract.errors import ExtractError
+from extract.html import looks_like_html, read_filing_index_page, read_html, xbrl_cover_facts
 from extract.sgml import Document, Submission, looks_like_submission, parse_submission
 
 
@@ -59,6 +60,11 @@ class Extractor:
 REGISTRY: dict[str, Extractor] = {}
 """Kind of payload -> the extractor for it."""
 
+EmbeddedReader = Callable[[bytes], tuple[dict, list[dict]]]
+EMBEDDED: list[tuple[Callable[[bytes], bool], EmbeddedReader]] = []
+"""Readers of binary documents inside submissions (PDF exhibits): (sniff, reader) pairs giving
+the document's extra fields and its `pages` rows."""
+
 
 def extractor(name: str, version: int, *kinds: str):
     def register(fn: Callable[[bytes, Source], Extracted]):
@@ -87,35 +93,64 @@ def kind_of(url: str, mime: str | None) -> str | None:
         return "page"
     if media.startswith("text/"):
         return "text"
+    if media == "application/pdf" or path.endswith(".pdf"):
+        return "pdf"
+    if media in IMAGE_TYPES or path.endswith(IMAGE_SUFFIXES):
+        return "image"
+    if media in ("", "application/octet-stream", "binary/octet-stream", "application/download"):
+        return "binary"
     return None
 
 
+IMAGE_TYPES = ("image/png", "image/jpeg", "image/tiff", "image/jpg")
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".tif", ".tiff")
+_IMAGE_MAGIC = (b"\x89PNG\r\n\x1a\n", b"\xff\xd8\xff", b"II*\x00", b"MM\x00*")
+SNIFFED = {"text": ("submission", "page", "plain"), "binary": ("pdf", "image", "unknown")}
+"""Kinds whose content decides what they are, and what they may turn out to be."""
+
+
 def sniff(kind: str, data: bytes) -> str:
-    """Refine `text` by content: a complete submission, an HTML page or plain text."""
-    if kind != "text":
-        return kind
-    if looks_like_submission(data):
-        return "submission"
-    return "page" if looks_like_html(data) else "plain"
+    """Refine `text` (a submission, an HTML page or plain text) and `binary` (a PDF, an image or
+    something no extractor reads) by content."""
+    if kind == "text":
+        if looks_like_submission(data):
+            return "submission"
+        return "page" if looks_like_html(data) else "plain"
+    if kind == "binary":
+        if data[:1024].lstrip().startswith(b"%PDF"):
+            return "pdf"
+        return "image" if data.startswith(_IMAGE_MAGIC) else "unknown"
+    return kind
 
 
-def _document_row(doc: Document, sub: Submission) -> dict:
+def _document_row(doc: Document, sub: Submission, out: Extracted) -> dict:
     payload = doc.payload()
-    text, method = None, "uudecode"
-    if not doc.uuencoded:
+    text, method, fields = None, "uudecode", {}
+    reader = next((r for sniffs, r in EMBEDDED if sniffs(payload)), None)
+    if reader is not None:
+        try:
+            fields, pages = reader(payload)
+        except ExtractError as exc:  # one bad exhibit does not sink its filing: say so on its row
+            fields, pages = {"signals": [f"{type(exc).__name__}: {exc.reason}"]}, []
+        out.add("pages", [{**p, "accession": sub.accession, "ordinal": doc.ordinal} for p in pages])
+        text, method = fields.pop("text", None), fields.pop("method", "unreadable")
+    elif not doc.uuencoded:
         if looks_like_html(payload):
-            text, method = html_to_text(payload), "html-strip"
+            page = read_html(payload)
+            text, method = page.text, "html"
+            fields = {"links": [link.href for link in page.links] or None,
+                      "facts": xbrl_cover_facts(payload) or None}
         else:
             text, method = doc.text(), "sgml-text"
     mime = mimetypes.guess_type(doc.filename or "")[0] if doc.filename else None
     if mime is None:
-        mime = "text/html" if method == "html-strip" else (
+        mime = "text/html" if method == "html" else (
             "text/plain" if text is not None else "application/octet-stream")
     return {
         "accession": sub.accession, "ordinal": doc.ordinal, "sequence": doc.sequence,
         "type": doc.type, "filename": doc.filename, "description": doc.description,
         "sha256": hashlib.sha256(payload).hexdigest(), "bytes": len(payload), "mime": mime,
-        "text": text, "method": method,
+        "text": text, "method": method, **fields,
     }
 
 
@@ -125,7 +160,7 @@ def _filer_row(filer) -> dict:
         "form_type", "file_number", "film_number", "former_names")}
 
 
-@extractor("edgar-sgml", 1, "submission")
+@extractor("edgar-sgml", 2, "submission")
 def submission(data: bytes, src: Source) -> Extracted:
     sub = parse_submission(data, name_hint=src.url)
     out = Extracted()
@@ -138,7 +173,7 @@ def submission(data: bytes, src: Source) -> Extracted:
         "group_members": sub.group_members, "filers": [_filer_row(f) for f in sub.filers],
         "dialect": sub.dialect,
     }])
-    out.add("documents", [_document_row(d, sub) for d in sub.documents])
+    out.add("documents", [_document_row(d, sub, out) for d in sub.documents])
     return out
 
 
@@ -174,24 +209,48 @@ def _sibling(url: str, name: str) -> str:
     return url.rsplit("/", 1)[0] + "/" + name
 
 
-def _page_row(data: bytes, src: Source, text: str, title: str | None, method: str) -> dict:
+def page_row(data: bytes, src: Source, text: str, title: str | None, method: str) -> dict:
     name = urlsplit(src.url).path.rsplit("/", 1)[-1] or None
     return {"accession": None, "ordinal": 1, "sequence": None, "type": None, "filename": name,
             "description": title, "sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data),
             "mime": src.mime, "text": text, "method": method}
 
 
-@extractor("html-text", 1, "page")
+@extractor("html", 2, "page")
 def page(data: bytes, src: Source) -> Extracted:
+    html = read_html(data, src.url)
+    row = page_row(data, src, html.text, html.title, "html")
+    row.update(links=[link.href for link in html.links] or None, meta=html.meta or None,
+               facts=xbrl_cover_facts(data) or None)
     out = Extracted()
-    out.add("documents", [_page_row(data, src, html_to_text(data), html_title(data),
-                                    "html-strip")])
+    out.add("documents", [row])
+    if _INDEX_PAGE.search(urlsplit(src.url).path):
+        out.add("expected_filings", _index_page_rows(data, src))
     return out
+
+
+_INDEX_PAGE = re.compile(r"\d{10}-\d{2}-\d{6}-index\.html?$")
+
+
+def _index_page_rows(data: bytes, src: Source) -> list[dict]:
+    """What EDGAR's filing index page says was filed: one expected filing per filer."""
+    try:
+        index = read_filing_index_page(data, src.url)
+    except ExtractError:
+        return []  # a rate-limit page or another page at that URL: its text is kept all the same
+    accepted = index.accepted
+    return [{"accession": index.accession, "cik": f.get("cik"), "company_name": f.get("name"),
+             "form_type": index.form_type, "date_filed": index.filing_date,
+             "path": urlsplit(src.url).path.lstrip("/"), "index_kind": "filing-index-htm",
+             "acceptance_time": accepted, "report_date": index.period_of_report,
+             "items": index.items or None, "paper": False}
+            for f in index.filers or [{}]]
 
 
 @extractor("plain-text", 1, "plain")
 def plain(data: bytes, src: Source) -> Extracted:
     out = Extracted()
-    out.add("documents", [_page_row(data, src, data.decode("utf-8", "replace"), None,
+    out.add("documents", [page_row(data, src, data.decode("utf-8", "replace"), None,
                                     "plain")])
     return out
+

@@ -20,7 +20,7 @@ from archive.errors import SalvageError
 from archive.home import Home
 from archive.payload import stream_payload
 from extract.errors import ExtractError
-from extract.extractors import REGISTRY, Extracted, Source, kind_of, sniff
+from extract.extractors import REGISTRY, SNIFFED, Extracted, Source, kind_of, sniff
 from storage.search import SearchDoc, SearchIndex
 from storage.tables import append_rows, read_table
 
@@ -29,7 +29,6 @@ log = logging.getLogger("salvage.extract")
 MAX_PAYLOAD = 1 << 30
 """Payloads larger than this are quarantined unread (they are still in the WARC)."""
 FLUSH_BYTES = 64 << 20
-SNIFFED = ("submission", "page", "plain")
 
 
 @dataclass
@@ -61,7 +60,7 @@ def good_captures(home: Home) -> Iterator[tuple[Source, str]]:
         if row["digest"] in seen or (status is not None and status < 200):
             continue
         kind = kind_of(row["url"], row["mime"])
-        if kind is None:
+        if kind is None or not _labels(kind):
             continue
         seen.add(row["digest"])
         yield Source(**row), kind
@@ -74,8 +73,7 @@ def _strings(*values: str):
 
 
 def _labels(kind: str) -> set[str]:
-    kinds = SNIFFED if kind == "text" else (kind,)
-    return {REGISTRY[k].label for k in kinds}
+    return {REGISTRY[k].label for k in SNIFFED.get(kind, (kind,)) if k in REGISTRY}
 
 
 def already_extracted(home: Home) -> set[tuple[str, str]]:
@@ -194,7 +192,7 @@ def extract_home(home: Home, redo_all: bool = False,
 
 def _extract_one(home: Home, src: Source, kind: str, pending: _Pending) -> None:
     if src.length > MAX_PAYLOAD:
-        label = REGISTRY[SNIFFED[0] if kind == "text" else kind].label
+        label = sorted(_labels(kind))[0]
         pending.refuse(src, label, kind, ExtractError(
             f"payload of {src.length} bytes is over the {MAX_PAYLOAD} byte limit"))
         return
@@ -206,7 +204,9 @@ def _extract_one(home: Home, src: Source, kind: str, pending: _Pending) -> None:
         log.error("cannot read %s from %s: %s", src.url, src.filename, exc)
         return
     kind = sniff(kind, data)
-    ex = REGISTRY[kind]
+    ex = REGISTRY.get(kind)
+    if ex is None:  # sniffed as a kind this installation has no extractor for
+        return
     try:
         out = ex.run(data, src)
     except ExtractError as exc:
