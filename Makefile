@@ -5,8 +5,9 @@ PY        := $(VENV)/bin/python
 SHELL     := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 QUIET     := { grep -v 'is ignored' || true; }
-# Debian packages the project needs: Tesseract 5 with English and orientation detection (OCR).
-APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd
+# Debian packages the project needs: Tesseract 5 with English and orientation detection (OCR),
+# Russian for the language-retry test, and DejaVu fonts the tests render scans with.
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd tesseract-ocr-rus fonts-dejavu-core
 
 .PHONY: setup apt demo test lint bench clean
 
@@ -22,13 +23,13 @@ apt:
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[dev]' 2>&1 | $(QUIET)
-	$(PY) -c "import archive, prefect, pyarrow, isal, surt, warcio, duckdb, tantivy, pypdfium2"
+	$(PY) -c "import archive, prefect, pyarrow, isal, surt, warcio, duckdb, tantivy, pypdfium2, reportlab, rapidfuzz"
 	touch $@
 
 $(INTEROP)/.installed: requirements-interop.txt
 	python3 -m venv $(INTEROP)
 	$(INTEROP)/bin/pip install -q -r requirements-interop.txt 2>&1 | $(QUIET)
-	$(INTEROP)/bin/python -c "import pywb, wacz, cdxj_indexer, warcio"
+	$(INTEROP)/bin/python -c "import pywb, wacz, cdxj_indexer, warcio, ocrmypdf"
 	touch $@
 
 demo: setup
@@ -43,6 +44,7 @@ test: setup lint
 bench: setup
 	$(PY) benchmarks/bench_archive.py
 	$(PY) benchmarks/bench_catalog.py
+	$(PY) benchmarks/bench_documents.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP) salvage-data .pytest_cache

@@ -6,7 +6,13 @@ from archive.errors import SalvageError
 
 
 class ExtractError(SalvageError):
-    """Bytes could not be turned into text or metadata; `reason` says why (and at which byte)."""
+    """Bytes could not be turned into text or metadata; `reason` says why (and at which byte).
+
+    `transient` errors lie in this machine (a missing program, a dead worker), not in the bytes:
+    the run logs them and retries the payload next time instead of quarantining it.
+    """
+
+    transient = False
 
     def __init__(self, reason: str):
         super().__init__(reason)

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import pyarrow.compute as pc
 
+import extract.paged  # noqa: F401  (registers the PDF and image extractors)
 from archive.cdxj import IndexLine
 from archive.errors import SalvageError
 from archive.home import Home
@@ -210,6 +211,11 @@ def _extract_one(home: Home, src: Source, kind: str, pending: _Pending) -> None:
     try:
         out = ex.run(data, src)
     except ExtractError as exc:
+        if exc.transient:  # this machine's fault: retried next run, not held against the bytes
+            pending.report.unreadable.append({"url": src.url, "digest": src.digest,
+                                              "error": f"{type(exc).__name__}: {exc.reason}"})
+            log.error("cannot extract %s now: %s", src.url, exc.reason)
+            return
         pending.refuse(src, ex.label, kind, exc)
         return
     except Exception as exc:  # a parser bug must not stop the run or lose the evidence

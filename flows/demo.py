@@ -2,8 +2,8 @@
 
 Starts a local mirror of `samples/site/` on 127.0.0.1, captures it, captures it again (unchanged
 pages become revisits), captures a throttled page (flagged as a soft error), extracts filings,
-indexes and pages into the catalog, queries it with SQL and full text, looks a page up, gets its
-bytes back, verifies the archive and exports a WACZ.
+indexes, pages, PDFs and scans (OCR) into the catalog, queries it with SQL and full text, looks a
+page up, gets its bytes back, verifies the archive and exports a WACZ.
 """
 
 from __future__ import annotations
@@ -64,6 +64,11 @@ def _results_table(title: str, results) -> Table:
 FILINGS_SQL = ("SELECT accession, form_type, filed_as_of, documents_found, len(filers) AS filers "
                "FROM filings ORDER BY accession")
 SEARCH_TERMS = "tender offer results"
+DOCUMENTS_SQL = ("SELECT regexp_replace(source_url, '^https?://[^/]+', '') AS path, method, "
+                 "page_count AS pages, ocr_pages, round(mean_confidence::DOUBLE, 1) AS confidence,"
+                 " len(signals) AS signals FROM documents "
+                 "WHERE method IN ('pdf', 'pdf+ocr', 'ocr') ORDER BY 1")
+SCAN_TERMS = "polyphonic sequencer"
 
 
 def _catalog_steps(home: Home, console: Console) -> None:
@@ -75,9 +80,19 @@ def _catalog_steps(home: Home, console: Console) -> None:
     for row in table.to_pylist():
         view.add_row(*(str(v) for v in row.values()))
     console.print(view)
-    console.print(f"\n6. salvage search \"{SEARCH_TERMS}\"")
-    for hit in SearchIndex(home.root / "search").search(SEARCH_TERMS, limit=3):
-        console.print(f"   {hit.score:6.2f}  {hit.accession or hit.url}  {hit.document}")
+    _search(home, console, f"6. salvage search \"{SEARCH_TERMS}\"", SEARCH_TERMS)
+    table = Catalog(home.catalog).query(DOCUMENTS_SQL)
+    view = Table(*table.column_names, title="7. PDFs and scans: text read, image pages OCR'd")
+    for row in table.to_pylist():
+        view.add_row(*(str(v) for v in row.values()))
+    console.print(view)
+    _search(home, console, f"   salvage search \"{SCAN_TERMS}\" finds the OCR'd scan", SCAN_TERMS)
+
+
+def _search(home: Home, console: Console, title: str, terms: str) -> None:
+    console.print(f"\n{title}")
+    for hit in SearchIndex(home.root / "search").search(terms, limit=3):
+        console.print(f"   {hit.score:6.2f}  {hit.accession or hit.url}  {hit.document or ''}")
         console.print(f"          {hit.snippet[:160]}", markup=False, highlight=False)
 
 
@@ -110,18 +125,18 @@ def run_demo(root: Path, fresh: bool = False, console: Console | None = None) ->
         source = payload_line(home, index, line)
         body = b"".join(stream_payload(home, source))
     kind = f"revisit of {source.timestamp}" if line.is_revisit else "response"
-    console.print(f"\n7. lookup {target}\n   closest good capture {line.timestamp} ({kind}) "
+    console.print(f"\n8. lookup {target}\n   closest good capture {line.timestamp} ({kind}) "
                   f"in {source.filename} at offset {source.offset}\n"
                   f"   payload {len(body):,} bytes, sha256 {hashlib.sha256(body).hexdigest()[:16]}…"
                   f" — identical to the source: {body == files[-1].read_bytes()}")
 
     report = verify(home)
-    console.print(f"\n8. verify: {'ok' if report.ok else 'FAILED'} — {report.files_checked} files, "
+    console.print(f"\n9. verify: {'ok' if report.ok else 'FAILED'} — {report.files_checked} files, "
                   f"{report.records_checked} records, {report.bytes:,} bytes checked")
     wacz = home.root / "exports" / "demo.wacz"
     wacz.parent.mkdir(exist_ok=True)
     export_wacz(home, wacz)
-    console.print(f"\n9. exported {wacz} ({wacz.stat().st_size:,} bytes)")
+    console.print(f"\n10. exported {wacz} ({wacz.stat().st_size:,} bytes)")
     console.print(f"\nhome: {home.root.resolve()}\nWARCs: {home.warcs.resolve()}\n"
                   f"index: {home.indexes.resolve()}\naudit chain: {home.audit.path.resolve()}\n"
                   f"try: salvage --home {root} lookup {target} --all\n"

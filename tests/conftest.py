@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -36,3 +38,13 @@ def interop_tool(name: str) -> str:
             raise RuntimeError(f"{name} is missing: run `make setup` (it fills .venv-interop)")
         return found
     return str(path)
+
+
+def salvage(*args: str, cwd: Path = ROOT, env: dict | None = None,
+            text: bool = True) -> subprocess.CompletedProcess:
+    """Run the `salvage` command line as a real subprocess, without the caller's SALVAGE_ settings
+    (`text=False` keeps stdout and stderr as bytes)."""
+    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SALVAGE_")}
+    full_env.update(env or {})
+    return subprocess.run([sys.executable, "-m", "flows", *args], cwd=cwd, env=full_env,
+                          capture_output=True, text=text, timeout=300)

@@ -4,22 +4,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import salvage
 from scenario_server import PAGE, ScenarioServer
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def salvage(*args: str, cwd: Path = ROOT, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {k: v for k, v in os.environ.items() if not k.startswith("SALVAGE_")}
-    full_env.update(env or {})
-    return subprocess.run([sys.executable, "-m", "flows", *args], cwd=cwd, env=full_env,
-                          capture_output=True, text=True, timeout=300)
 
 
 @pytest.fixture(scope="module")
@@ -106,6 +97,7 @@ def test_demo_runs_and_refuses_a_home_that_holds_data(tmp_path):
     r = salvage("--home", home, "demo")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "verify: ok" in r.stdout
+    assert "/scans/linn-sequencer" in r.stdout and "polyphonic" in r.stdout  # the scan, OCR'd
     assert (Path(home) / "exports" / "demo.wacz").exists()
     again = salvage("--home", home, "demo")
     assert again.returncode == 1 and "already holds data" in again.stderr

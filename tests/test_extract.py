@@ -5,12 +5,11 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
-import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+from conftest import salvage as run_salvage
 
 from archive.capture import Capturer, CaptureSettings
 from archive.home import Home
@@ -130,9 +129,8 @@ def test_search_finds_filing_text_and_pages(extracted):
     assert any(h.url and h.url.endswith("BuckleInc.8-K.html") for h in pages)
 
 
-def salvage(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "flows", *args], cwd=ROOT, capture_output=True,
-                          timeout=300)
+def salvage(*args: str):
+    return run_salvage(*args, text=False)
 
 
 def test_cli_query_formats_and_as_of(extracted, tmp_path):
