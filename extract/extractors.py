@@ -131,6 +131,8 @@ def _document_row(doc: Document, sub: Submission, out: Extracted) -> dict:
         try:
             fields, pages = reader(payload)
         except ExtractError as exc:  # one bad exhibit does not sink its filing: say so on its row
+            if exc.transient:  # OCR cannot run here now: the whole submission is retried
+                raise
             fields, pages = {"signals": [f"{type(exc).__name__}: {exc.reason}"]}, []
         out.add("pages", [{**p, "accession": sub.accession, "ordinal": doc.ordinal} for p in pages])
         text, method = fields.pop("text", None), fields.pop("method", "unreadable")

@@ -10,28 +10,22 @@ recorded and the better one is kept. The original bytes are never rewritten: OCR
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
 
 from extract.extractors import EMBEDDED, Extracted, Source, extractor, page_row
 from extract.ocr import OcrPage, OcrSettings, ocr_image, ocr_pdf_pages
-from extract.pdf import PdfDocument, PdfPage, read_pdf
+from extract.pdf import PdfDocument, PdfPage, read_pdf, word_counts
 
 OcrPdf = Callable[[bytes, list[int]], list[OcrPage]]
 """What OCRs the given 1-based pages of a PDF (tests wrap the real one to count its calls)."""
 
-_WORD = re.compile(r"[A-Za-z]{2,}")
-_VOWEL = re.compile(r"[aeiouyAEIOUY]")
 POINTS_PER_INCH = 72.0
 
 
-def word_quality(text: str) -> float:
-    """Share of tokens that look like words (letters only, with a vowel): a garbled layer is low."""
-    tokens = text.split()
-    if not tokens:
-        return 0.0
-    good = sum(1 for t in tokens if _WORD.fullmatch(t.strip(".,;:()\"'!?")) and _VOWEL.search(t))
-    return good / len(tokens)
+def text_score(text: str) -> int:
+    """How much real text a reading holds: word-like tokens less garbled ones."""
+    good, bad = word_counts(text)
+    return good - bad
 
 
 def _ocr_words(page: OcrPage) -> list[dict]:
@@ -68,7 +62,7 @@ def pdf_rows(data: bytes, ocr: OcrPdf | None = None) -> tuple[dict, list[dict]]:
             rows.append(_layer_row(page, True))
             chosen_text.append(page.text)
             continue
-        use_ocr = not page.has_text_layer or word_quality(reading.text) >= word_quality(page.text)
+        use_ocr = not page.has_text_layer or text_score(reading.text) >= text_score(page.text)
         if page.has_text_layer:
             rows.append(_layer_row(page, not use_ocr))
         method = "ocr-redo" if page.has_text_layer else "ocr"

@@ -430,7 +430,7 @@ def _read_page(pdf: pdfium.PdfDocument, index: int, tables: bool | None,
     page_words = [PdfWord(w.text, *view.box(w.box)) for line in lines for w in line]
     found = _tables(edges, page_words, keep_all=tables is True) if edges else []
     chars = sum(len(w.text) for w in words)
-    garbled = coverage > SCAN_COVERAGE and chars > 0 and _word_share(text) < GARBLED_BELOW
+    garbled = coverage > SCAN_COVERAGE and chars > 0 and word_share(text) < GARBLED_BELOW
     return PdfPage(
         number=index + 1, text=text, method="text-layer",
         words=page_words if want_words else [], tables=found, has_text_layer=bool(words),
@@ -747,9 +747,9 @@ def _lines(frags: list[_Frag], height: float) -> list[list[_Frag]]:
     return lines
 
 
-def _word_share(text: str) -> float:
-    """Share of tokens that look like words (letters with a vowel, hyphenated parts too); numbers
-    count for nothing either way. 1.0 when nothing but numbers."""
+def word_counts(text: str) -> tuple[int, int]:
+    """Tokens that look like words (letters with a vowel, hyphenated parts too) and tokens that
+    do not; numbers count for neither."""
     good = bad = 0
     for token in text.split():
         token = token.strip(_PUNCTUATION)
@@ -760,6 +760,13 @@ def _word_share(text: str) -> float:
             good += 1
         else:
             bad += 1
+    return good, bad
+
+
+def word_share(text: str) -> float:
+    """Share of the non-number tokens that look like words: a garbled layer is low. 1.0 when
+    there is nothing but numbers."""
+    good, bad = word_counts(text)
     return good / (good + bad) if good + bad else 1.0
 
 

@@ -17,7 +17,7 @@ from rapidfuzz.distance import Levenshtein
 from archive.capture import Capturer, CaptureSettings
 from archive.home import Home
 from extract.ocr import ocr_pdf_pages
-from extract.paged import pdf_rows, word_quality
+from extract.paged import pdf_rows, text_score
 from extract.run import extract_home
 from flows.mirror import Mirror
 from storage.query import query
@@ -230,6 +230,6 @@ def test_a_garbled_scanner_layer_is_read_again_and_both_readings_kept():
     assert sorted(r["method"] for r in chart) == ["ocr-redo", "text-layer"]
     kept = next(r for r in chart if r["chosen"])
     dropped = next(r for r in chart if not r["chosen"])
-    assert word_quality(kept["text"]) >= word_quality(dropped["text"])
+    assert kept["method"] == "ocr-redo" and text_score(kept["text"]) > text_score(dropped["text"])
     chosen_ocr = [r for r in rows if r["chosen"] and r["method"] != "text-layer"]
     assert fields["ocr_pages"] == len(chosen_ocr)
