@@ -25,11 +25,12 @@ import requests
 from requests.adapters import HTTPAdapter
 
 from archive import softerrors
-from archive.cdxj import IndexEntry
+from archive.cdxj import IndexEntry, IndexLine
 from archive.describe import HttpHead, decoded_prefix
+from archive.errors import NotArchived
 from archive.home import Home
 from archive.lookup import Index
-from archive.payload import payload_line, read_headers
+from archive.payload import payload_line, read_headers, stream_payload
 from archive.ratelimit import HostRateLimiter
 from archive.records import HeadThenBody, http_head_bytes, new_record_id, warc_date
 from archive.writer import DEFAULT_MAX_SIZE, WarcWriter
@@ -88,6 +89,7 @@ class _Prior:
     date: str
     etag: str | None
     last_modified: str | None
+    where: tuple[str, int] | None = None  # (filename, offset) of the record holding the payload
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -152,7 +154,8 @@ class Capturer:
         adapter = HTTPAdapter(pool_connections=8, pool_maxsize=8, max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
-        self.limiter = HostRateLimiter(self.settings.rates, self.settings.default_rate)
+        self.limiter = HostRateLimiter(self.settings.rates, self.settings.default_rate,
+                                       state_dir=self.home.root / "locks")  # shared by the flows
         self._sleep = sleep
         self._seen: dict[str, _Prior] = {}
         self._index: Index | None = None
@@ -194,7 +197,33 @@ class Capturer:
             date=orig.warc.get("WARC-Date", ""),
             etag=head.get("etag") if head else None,
             last_modified=head.get("last-modified") if head else None,
+            where=(original.filename, original.offset),
         )
+
+    def last_good_digest(self, url: str) -> str | None:
+        """The payload digest of the latest good capture of `url` (this session's included)."""
+        prior = self._prior(url)
+        return prior.digest if prior else None
+
+    def payload(self, result: CaptureResult) -> bytes:
+        """The decoded payload a capture of this session got; a revisit's is its original's
+        (read back from the WARC: what is parsed is what was archived)."""
+        if result.record_type == "revisit":
+            prior = self._seen.get(result.url) or self._prior(result.url)
+            where = prior.where if prior else None
+        elif result.filename is not None and result.offset is not None:
+            where = (result.filename, result.offset)
+        else:
+            where = None
+        if where is None:
+            raise NotArchived(f"no archived payload for {result.url} "
+                              f"({result.error or result.record_type or 'not captured'})")
+        filename, offset = where
+        if not (self.home.root / filename).exists():  # the file this capturer still writes
+            filename += ".open"
+        line = IndexLine("", "", {"url": result.url, "filename": filename,
+                                  "offset": str(offset), "length": "0", "mime": ""})
+        return b"".join(stream_payload(self.home, line, decode=True))
 
     # -- URLs -------------------------------------------------------------------------------
 
@@ -353,7 +382,7 @@ class Capturer:
             prior = self._seen[url]
         else:
             prior = _Prior(digest, entry.record_id or "", url, warc_date(entry.warc_date),
-                           None, None)
+                           None, None, (entry.filename, entry.offset))
         prior.etag = resp.headers.get("ETag") or prior.etag
         prior.last_modified = resp.headers.get("Last-Modified") or prior.last_modified
         self._seen[url] = prior

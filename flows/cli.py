@@ -13,6 +13,7 @@ from typing import Annotated, Any
 import click
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
@@ -44,7 +45,10 @@ class Session:
 
 @app.callback()
 def _options(ctx: typer.Context, home: HomeOpt = None, config: ConfigOpt = None) -> None:
-    cfg = load_config(config)
+    cfg = load_config(config, home=home)
+    for warning in cfg.warnings:
+        err.print(f"warning: {warning}", style="yellow", markup=False, highlight=False,
+                  soft_wrap=True)
     ctx.obj = Session(Home(resolve_home(home, cfg)), cfg)
 
 
@@ -394,6 +398,189 @@ def compact(ctx: typer.Context, as_json: JsonOpt = False) -> None:
         out.print("nothing to compact")
 
 
+# -- flows ----------------------------------------------------------------------------------------
+
+ParamOpt = Annotated[list[str] | None, typer.Option(
+    "--param", "-p", help="NAME=VALUE for the flow (VALUE read as JSON when it parses).")]
+
+
+def _flow_params(flow_fn: Any, pairs: list[str]) -> dict[str, Any]:
+    import inspect
+
+    known = set(inspect.signature(flow_fn).parameters) - {"home"}
+    params: dict[str, Any] = {}
+    for pair in pairs:
+        name, sep, raw = pair.partition("=")
+        name = name.strip().replace("-", "_")
+        if not sep or name not in known:
+            raise typer.BadParameter(f"{pair!r}: expected NAME=VALUE with NAME one of "
+                                     f"{', '.join(sorted(known))}", param_hint="--param")
+        try:
+            params[name] = json.loads(raw)
+        except json.JSONDecodeError:
+            params[name] = raw
+    return params
+
+
+def _use_home_prefect(home: Home) -> None:
+    """Runs without a configured API keep Prefect's database in the home (before importing it)."""
+    import os
+
+    from flows.serve import prefect_env
+
+    if not os.environ.get("PREFECT_API_URL"):
+        for key, value in prefect_env(home).items():
+            os.environ.setdefault(key, value)
+
+
+@app.command()
+def run(
+    ctx: typer.Context,
+    flow: Annotated[str, typer.Argument(
+        help="ingest-edgar, ingest-pages, ingest-drop or extract-pending.")],
+    param: ParamOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run one flow now through Prefect (the configured API, else a temporary local one)."""
+    home = _home(ctx)
+    _use_home_prefect(home)
+    from flows.ingest import FLOWS
+
+    if flow not in FLOWS:
+        raise typer.BadParameter(f"{flow!r}: choose from {', '.join(FLOWS)}", param_hint="FLOW")
+    result = FLOWS[flow](home=str(home.root), **_flow_params(FLOWS[flow].fn, param or []))
+    if as_json:
+        _print_json(result)
+        return
+    for key, value in result.items():
+        if isinstance(value, list):
+            out.print(f"{key}: {len(value)}")
+            for item in value[:20]:
+                out.print(f"  {item}", markup=False, highlight=False)
+        else:
+            out.print(f"{key}: {value}", markup=False, highlight=False)
+
+
+@app.command()
+def serve(
+    ctx: typer.Context,
+    port: Annotated[int | None, typer.Option(
+        "--port", help="Port of the Prefect server started here (0: any free port).")] = None,
+) -> None:
+    """Serve the flows on their schedules until SIGTERM or Ctrl-C (starting a Prefect API
+    server with its database in the home unless PREFECT_API_URL names one)."""
+    import contextlib
+    import os
+
+    from flows.serve import api_server, deployments, free_port, prefect_env, serve_deployments
+
+    home = _home(ctx)
+    config: Config = ctx.obj.config
+    os.environ["SALVAGE_HOME"] = str(home.root.resolve())  # the flow runs' processes inherit it
+    if config.path:
+        os.environ["SALVAGE_CONFIG"] = str(Path(config.path).resolve())
+    given = os.environ.get("PREFECT_API_URL") or config.prefect.api_url
+    chosen = config.prefect.port if port is None else port
+    server = contextlib.nullcontext(given) if given else api_server(home, chosen or free_port())
+    with server as api:
+        if not given:
+            os.environ.update(prefect_env(home))
+        os.environ["PREFECT_API_URL"] = api
+        sys.stdout.write(f"Prefect UI and API: {api.removesuffix('/api')}\n")
+        sys.stdout.flush()
+        items = deployments(home, config.schedules.as_dict(), config.schedules.timezone)
+        err.print(f"serving {len(items)} deployments: "
+                  + ", ".join(d.name for d in items) + " (Ctrl-C or SIGTERM stops)")
+        serve_deployments(items)
+    err.print("stopped")
+
+
+# -- drop: the scan drop folder -------------------------------------------------------------------
+
+drop_app = typer.Typer(no_args_is_help=True, help="The scan drop folder: archive mailed paper "
+                       "filings' scans, move them to processed/, tie them to their filings.")
+app.add_typer(drop_app, name="drop")
+
+
+def _drop_rows(rows: list[dict]) -> None:
+    table = Table("sha256", "original name", "accession", "tied by", "problem")
+    for r in rows:
+        table.add_row(r["sha256"][:12], r["original_name"], r["accession"] or "",
+                      r["tied_by"] or "-", r["problem"] or "")
+    out.print(table)
+
+
+def _drop_json(data: Any) -> None:
+    from flows.output import json_default
+
+    sys.stdout.write(json.dumps(data, indent=2, default=json_default) + "\n")
+
+
+@drop_app.command("scan")
+def drop_scan(
+    ctx: typer.Context,
+    folder: Annotated[Path | None, typer.Argument(help="The drop folder (default <home>/drop).")]
+    = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Archive every scan ready in FOLDER, record it in `drops`, move it to processed/.
+    Then run `salvage extract` to OCR them."""
+    from archive.drop import scan_drop
+
+    home = _home(ctx)
+    report = scan_drop(home, folder or home.root / "drop", capturer_settings=ctx.obj.config
+                       .capture_settings())
+    if as_json:
+        _drop_json({"ok": report.ok, **_asdict(report)})
+    else:
+        _drop_rows(report.archived + report.already)
+        out.print(f"{len(report.archived)} archived, {len(report.already)} already archived "
+                  f"(moved only), {len(report.skipped)} left in {report.folder}")
+        for p in report.problems:
+            err.print(f"[yellow]problem[/] {p['name']}: {p['problem']}")
+        for f in report.failed:
+            err.print(f"[red]failed[/] {f['name']}: {f['error']}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@drop_app.command("list")
+def drop_list(
+    ctx: typer.Context,
+    untied: Annotated[bool, typer.Option("--untied", help="Only files tied to no filing.")]
+    = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every file archived from the drop folder, as currently tied."""
+    from archive.drop import current_drops, untied_drops
+
+    home = _home(ctx)
+    rows = untied_drops(home) if untied else current_drops(home)
+    if as_json:
+        _drop_json(rows)
+    else:
+        _drop_rows(rows)
+
+
+@drop_app.command("tie")
+def drop_tie(
+    ctx: typer.Context,
+    file: Annotated[str, typer.Argument(help="sha256, original name or path of the file.")],
+    accession: Annotated[str, typer.Argument(help="Accession, e.g. 0001234567-24-000123.")],
+    cik: Annotated[str | None, typer.Option("--cik", help="The filer's CIK.")] = None,
+    form: Annotated[str | None, typer.Option("--form", help="The form type, e.g. 10-K.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Tie a dropped file to a filing by hand (a new row: the latest tie is the current one)."""
+    from archive.drop import tie_drop
+
+    row = tie_drop(_home(ctx), file, accession, cik=cik, form=form)
+    if as_json:
+        _drop_json(row)
+    else:
+        out.print(f"tied {row['original_name']} ({row['sha256'][:16]}) to {row['accession']}")
+
+
 # -- demo -----------------------------------------------------------------------------------------
 
 
@@ -408,21 +595,38 @@ def demo(
     run_demo(ctx.obj.home.root, fresh=fresh, console=out)
 
 
+# -- config ---------------------------------------------------------------------------------------
+
+config_app = typer.Typer(no_args_is_help=True, help="The configuration (see salvage.toml).")
+app.add_typer(config_app, name="config")
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Print the effective configuration: defaults, salvage.toml, SALVAGE_* variables and --home
+    merged, each value with where it came from; secrets masked."""
+    config: Config = ctx.obj.config
+    if as_json:
+        _print_json(config.report())
+    else:
+        sys.stdout.write(config.to_toml())
+
+
 def main() -> None:
     """Entry point: exit 0 on success, 1 on any failure (usage errors included)."""
     # SIGTERM exits through Python, so open WARC files are closed by the writer's atexit hook
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         code = app(standalone_mode=False)
-    except click.exceptions.Exit as exc:
+    except (click.exceptions.Exit, typer.Exit) as exc:
         sys.exit(1 if exc.exit_code else 0)
-    except click.exceptions.Abort:
+    except (click.exceptions.Abort, KeyboardInterrupt):
         err.print("aborted")
         sys.exit(1)
-    except click.ClickException as exc:
+    except (click.ClickException, typer.TyperException) as exc:  # typer vendors its own click
         exc.show()
         sys.exit(1)
     except SalvageError as exc:
-        err.print(f"[red]error:[/] {exc}")
+        err.print(f"[red]error:[/] {escape(str(exc))}", soft_wrap=True)  # messages hold [section]s
         sys.exit(1)
     sys.exit(1 if isinstance(code, int) and code else 0)

@@ -23,6 +23,7 @@ CURRENT_KEYS: dict[str, tuple[str, ...]] = {
     "pages": ("source_digest", "ordinal", "page", "method"),
     "issuers": ("cik",),
     "expected_filings": ("coalesce(accession, path)", "cik", "index_kind"),
+    "drops": ("sha256",),
 }
 """The key whose latest row is the current one; tables not listed are plain ledgers."""
 

@@ -224,6 +224,58 @@ QUARANTINE = _table(
     ],
 )
 
+WATCH_EVENTS_VERSION = 1
+WATCH_EVENTS = _table(
+    "watch_events",
+    WATCH_EVENTS_VERSION,
+    [
+        pa.field("url", pa.string(), nullable=False),
+        pa.field("event", pa.string(), nullable=False),
+        pa.field("status", pa.int16()),
+        pa.field("digest", pa.string()),
+        pa.field("previous_digest", pa.string()),
+        pa.field("record_type", pa.string()),
+        pa.field("soft_error", pa.string()),
+        pa.field("error", pa.string()),
+        pa.field("via", pa.string()),
+        pa.field("filename", pa.string()),
+        pa.field("offset", pa.int64()),
+        pa.field("observed_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ],
+    provenance=False,
+)
+
+# One row per file archived from the scan drop folder (archive/drop.py); a later tie is a new row.
+DROPS_VERSION = 1
+DROPS = _table(
+    "drops",
+    DROPS_VERSION,
+    [
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("original_name", pa.string(), nullable=False),
+        pa.field("size", pa.int64(), nullable=False),
+        pa.field("mtime", pa.timestamp("us", tz="UTC")),
+        pa.field("mime", pa.string()),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("filename", pa.string()),
+        pa.field("offset", pa.int64()),
+        pa.field("record_id", pa.string()),
+        pa.field("drop_folder", pa.string()),
+        pa.field("processed_path", pa.string()),
+        pa.field("sidecar_name", pa.string()),
+        pa.field("sidecar_sha256", pa.string()),
+        pa.field("accession", pa.string()),
+        pa.field("cik", pa.string()),
+        pa.field("form_type", pa.string()),
+        pa.field("received", pa.date32()),
+        pa.field("tied_by", pa.string()),
+        pa.field("problem", pa.string()),
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ],
+    provenance=False,
+)
+
 TABLES: dict[str, pa.Schema] = {
     "captures": CAPTURES,
     "filings": FILINGS,
@@ -233,4 +285,6 @@ TABLES: dict[str, pa.Schema] = {
     "expected_filings": EXPECTED_FILINGS,
     "extractions": EXTRACTIONS,
     "quarantine": QUARANTINE,
+    "drops": DROPS,
+    "watch_events": WATCH_EVENTS,
 }

@@ -48,3 +48,12 @@ def salvage(*args: str, cwd: Path = ROOT, env: dict | None = None,
     full_env.update(env or {})
     return subprocess.run([sys.executable, "-m", "flows", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=text, timeout=300)
+
+
+@pytest.fixture(scope="session")
+def prefect_api():
+    """One temporary Prefect API and database for the whole session (it takes ~12 s to start)."""
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=120):
+        yield

@@ -7,6 +7,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -228,3 +229,30 @@ def test_full_disk_fails_cleanly_and_leaves_only_whole_closed_files(tmp_path, se
     with Index(Home(home)) as index:
         assert index.closest(small) is not None
         assert index.closest(big, good_only=False) is None
+
+
+def _paced(state_dir: str, count: int, out) -> None:
+    limiter = HostRateLimiter({"sec.gov": 20.0}, default_rate=None, state_dir=state_dir)
+    for n in range(count):
+        before = time.time()
+        waited = limiter.wait("www.sec.gov" if n % 2 else "data.sec.gov")
+        out.append(before + waited)  # the slot granted (to within the time to take the lock)
+
+
+def test_rate_limit_is_shared_by_processes_and_hosts_of_one_site(tmp_path):
+    """Two processes capturing www.sec.gov and data.sec.gov at once stay at 20 requests a second
+    between them: every request gets its own 50 ms slot."""
+    import multiprocessing
+
+    context = multiprocessing.get_context("spawn")
+    with context.Manager() as manager:
+        stamps = [manager.list(), manager.list()]
+        workers = [context.Process(target=_paced, args=(str(tmp_path), 8, s)) for s in stamps]
+        for w in workers:
+            w.start()
+        for w in workers:
+            w.join(60)
+        times = sorted([*stamps[0], *stamps[1]])
+    assert len(times) == 16 and all(w.exitcode == 0 for w in workers)
+    gaps = [b - a for a, b in zip(times, times[1:], strict=False)]
+    assert min(gaps) >= 0.04

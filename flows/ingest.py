@@ -1,0 +1,292 @@
+"""Salvage's Prefect flows: each reads like the runbook it automates.
+
+    ingest_edgar     discover a day's filings (daily index, watched CIKs, the latest-filings feed),
+                     capture what is not archived yet, extract it
+    ingest_pages     capture the watchlist and its sitemaps, record what changed or disappeared
+    ingest_drop      archive the scans dropped in the drop folder, tie them to filings, OCR them
+    extract_pending  extract every capture not yet extracted by the current extractor versions
+
+Tasks are verbs over batches (a day of filings, a watchlist, a drop folder); the loops over
+records live in the domain packages. Every flow takes `home` (default: the configured home) and
+returns its summary, which it also publishes as an artifact and as `salvage.*.completed` events.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from prefect import flow, task
+from prefect.cache_policies import NONE
+
+from archive.capture import Capturer, CaptureSettings
+from archive.home import Home
+from flows.config import Config, load_config, resolve_home
+from flows.publish import artifact, emit
+
+EDGAR_TZ = ZoneInfo("America/New_York")
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What every task needs, loaded from the configuration in the process that runs it."""
+
+    home: Home
+    config: Config
+
+    @property
+    def capture(self) -> CaptureSettings:
+        return self.config.capture_settings()
+
+
+def setup(home: str | None = None) -> Setup:
+    config = load_config()
+    return Setup(Home(resolve_home(Path(home) if home else None, config)).ensure(), config)
+
+
+# -- tasks ---------------------------------------------------------------------------------------
+
+
+@task(name="capture-edgar-day", cache_policy=NONE)
+def capture_edgar_day(home: str, day: date, forms: list[str], ciks: list[str]) -> dict:
+    """Discover one day's filings from its daily index and capture those not archived yet."""
+    from archive.edgar import capture_filings, captured_accessions, discover_day
+
+    s = setup(home)
+    source = edgar_source(s.config)
+    with Capturer(s.home, s.capture) as capturer:
+        found = discover_day(capturer, source, day, forms=forms or None, ciks=ciks or None)
+        known = captured_accessions(s.home)
+        todo = [t for t in found.targets if t.accession not in known]
+        captured = capture_filings(capturer, source, todo)
+    return {"day": day.isoformat(), "discovered": len(found.targets),
+            "already_archived": len(found.targets) - len(todo), **_counts(captured),
+            "problems": _problems(found, captured)}
+
+
+@task(name="capture-edgar-watched", cache_policy=NONE)
+def capture_edgar_watched(home: str, forms: list[str], ciks: list[str], feed: bool,
+                          since: date | None) -> dict:
+    """Discover filings of the watched CIKs (submissions JSON) and the latest-filings feed."""
+    from archive.edgar import capture_filings, captured_accessions, discover_ciks, discover_feed
+
+    s = setup(home)
+    source = edgar_source(s.config)
+    with Capturer(s.home, s.capture) as capturer:
+        results = []
+        if ciks:
+            results.append(discover_ciks(capturer, source, ciks, forms=forms or None, since=since))
+        if feed:
+            results.append(discover_feed(capturer, source, forms=forms or None))
+        targets = {t.accession: t for r in results for t in r.targets}
+        known = captured_accessions(s.home)
+        todo = [t for a, t in targets.items() if a not in known]
+        captured = capture_filings(capturer, source, todo)
+    return {"discovered": len(targets), "already_archived": len(targets) - len(todo),
+            **_counts(captured), "problems": _problems(*results, captured)}
+
+
+@task(name="capture-watchlist", cache_policy=NONE)
+def capture_watchlist_task(home: str, urls: list[str], sitemaps: list[str]) -> dict:
+    """Capture every watched page once and record what changed."""
+    from archive.watch import capture_watchlist
+
+    s = setup(home)
+    with Capturer(s.home, s.capture) as capturer:
+        report = capture_watchlist(capturer, urls, sitemaps)
+    changes = [{k: r[k] for k in ("url", "event", "status", "via")} for r in report.rows
+               if r["event"] not in ("unchanged",)]
+    return {"pages": report.pages, "sitemaps": report.sitemaps, "bytes": report.bytes,
+            **{f"pages_{k}": v for k, v in sorted(report.events.items())},
+            "problems": report.problems, "changes": changes}
+
+
+@task(name="scan-drop-folder", cache_policy=NONE)
+def scan_drop_folder(home: str, folder: str | None) -> dict:
+    """Archive every settled file of the drop folder, tie it to a filing, move it aside."""
+    from archive.drop import scan_drop
+
+    s = setup(home)
+    drop = s.config.drop
+    where = Path(folder) if folder else s.home.root / drop.folder
+    report = scan_drop(s.home, where, where / drop.processed, s.capture,
+                       settle_seconds=drop.settle_seconds)
+    files = [{"name": r.get("original_name"), "sha256": (r.get("sha256") or "")[:16],
+              "accession": r.get("accession"), "tied_by": r.get("tied_by"),
+              "problem": r.get("problem")} for r in report.archived]
+    return {"archived": len(report.archived), "already": len(report.already),
+            "skipped": len(report.skipped), "failed": len(report.failed),
+            "untied": sum(1 for r in report.archived if not r.get("accession")),
+            "seconds": round(report.seconds, 2), "files": files,
+            "problems": [f"{p['name']}: {p['problem']}" for p in report.problems]
+            + [f"{f['name']}: {f['error']}" for f in report.failed]}
+
+
+@task(name="extract-catalog", cache_policy=NONE)
+def extract_catalog(home: str) -> dict:
+    """Extract every capture not yet extracted into the catalog (and the search index)."""
+    from extract.run import extract_home
+
+    report = extract_home(setup(home).home)
+    return {"candidates": report.candidates, "extracted": report.extracted,
+            "already": report.already, "rows": report.rows,
+            "quarantined": len(report.quarantined), "unreadable": len(report.unreadable),
+            "seconds": round(report.seconds, 2),
+            "problems": [f"{q['url']}: {q['error_type']}: {q['reason']}"
+                         for q in report.quarantined]
+            + [f"{u['url']}: {u['error']}" for u in report.unreadable]}
+
+
+# -- flows ---------------------------------------------------------------------------------------
+
+
+@flow(name="ingest-edgar", log_prints=True)
+def ingest_edgar(day: date | None = None, start: date | None = None, end: date | None = None,
+                 forms: list[str] | None = None, ciks: list[str] | None = None,
+                 feed: bool | None = None, extract: bool = True,
+                 home: str | None = None) -> dict:
+    """Capture EDGAR filings: the daily index of `day` (default: today in New York, and the
+    configured `backfill_days` before it) or of every day from `start` to `end`; the watched CIKs'
+    submissions and the latest-filings feed; then extract them. `forms` and `ciks` default to
+    the configuration's. Filings already archived are not fetched again."""
+    started = time.perf_counter()
+    s = setup(home)
+    root = str(s.home.root)
+    edgar = s.config.edgar
+    forms = list(forms if forms is not None else edgar.forms)
+    watched = list(ciks if ciks is not None else edgar.ciks)
+    days = edgar_days(day, start, end, edgar.backfill_days)
+    per_day = [capture_edgar_day(root, d, forms, [] if ciks is None else watched) for d in days]
+    use_feed = edgar.feed if feed is None else feed
+    extra = capture_edgar_watched(root, forms, watched, use_feed, days[0]) \
+        if (watched or use_feed) else None
+    captured = _sum([*per_day, *([extra] if extra else [])])
+    emit(s.home, "capture", captured)
+    extracted = extract_catalog(root) if extract else None
+    if extracted:
+        emit(s.home, "extract", extracted)
+    summary = {"days": f"{days[0]} .. {days[-1]}", **captured,
+               **({"extracted": extracted["extracted"],
+                   "quarantined": extracted["quarantined"]} if extracted else {}),
+               "seconds": round(time.perf_counter() - started, 2)}
+    problems = captured["problems"] + (extracted["problems"] if extracted else [])
+    artifact("ingest-edgar", "EDGAR ingest", summary, [{"problem": p} for p in problems])
+    return {**summary, "problems": problems, "per_day": per_day}
+
+
+@flow(name="ingest-pages", log_prints=True)
+def ingest_pages(urls: list[str] | None = None, sitemaps: list[str] | None = None,
+                 extract: bool = True, home: str | None = None) -> dict:
+    """Capture the watched pages (default: the configured watchlist) and the pages their
+    sitemaps list; unchanged pages become revisits; changes and removals are recorded in
+    `watch_events` for the gaps stage."""
+    started = time.perf_counter()
+    s = setup(home)
+    root = str(s.home.root)
+    watch = s.config.watch
+    report = capture_watchlist_task(root, list(urls if urls is not None else watch.urls),
+                                    list(sitemaps if sitemaps is not None else watch.sitemaps))
+    emit(s.home, "watch", report)
+    extracted = extract_catalog(root) if extract else None
+    if extracted:
+        emit(s.home, "extract", extracted)
+    summary = {k: v for k, v in report.items() if k not in ("problems", "changes")}
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    artifact("ingest-pages", "Watched pages", summary, report["changes"])
+    return {**summary, "changes": report["changes"], "problems": report["problems"]}
+
+
+@flow(name="ingest-drop", log_prints=True)
+def ingest_drop(folder: str | None = None, extract: bool = True, home: str | None = None) -> dict:
+    """Archive the scans and PDFs in the drop folder (default: `<home>/drop`) as resource
+    records, tie them to filings, move them to `processed/`, then OCR and catalogue them."""
+    started = time.perf_counter()
+    s = setup(home)
+    root = str(s.home.root)
+    report = scan_drop_folder(root, folder)
+    emit(s.home, "drop", report)
+    extracted = extract_catalog(root) if extract else None
+    if extracted:
+        emit(s.home, "extract", extracted)
+    summary = {k: v for k, v in report.items() if not isinstance(v, list)}
+    if extracted:
+        summary |= {"extracted": extracted["extracted"], "quarantined": extracted["quarantined"]}
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    artifact("ingest-drop", "Drop folder", summary, report["files"])
+    return {**report, **summary}
+
+
+@flow(name="extract-pending", log_prints=True)
+def extract_pending(home: str | None = None) -> dict:
+    """Extract every capture not yet extracted by the current extractor versions."""
+    s = setup(home)
+    report = extract_catalog(str(s.home.root))
+    emit(s.home, "extract", report)
+    summary = {k: v for k, v in report.items() if k not in ("problems", "rows")}
+    artifact("extract-pending", "Pending extraction", summary,
+             [{"problem": p} for p in report["problems"]])
+    return report
+
+
+FLOWS = {"ingest-edgar": ingest_edgar, "ingest-pages": ingest_pages,
+         "ingest-drop": ingest_drop, "extract-pending": extract_pending}
+
+
+# -- small pieces ----------------------------------------------------------------------------------
+
+
+def edgar_source(config: Config):
+    from archive.edgar import EdgarSource
+
+    return EdgarSource(archives=config.edgar.archives_url, data=config.edgar.data_url)
+
+
+def edgar_days(day: date | None, start: date | None, end: date | None,
+               backfill: int = 0) -> list[date]:
+    """The days to ingest: `start`..`end` inclusive, else `day` (default today in New York)
+    and the `backfill` days before it, oldest first."""
+    if start or end:
+        first, last = start or end, end or start
+        if first > last:  # type: ignore[operator]
+            raise ValueError(f"start {first} is after end {last}")
+        return [first + timedelta(n) for n in range((last - first).days + 1)]  # type: ignore
+    last = day or datetime.now(EDGAR_TZ).date()
+    return [last - timedelta(n) for n in range(backfill, -1, -1)]
+
+
+def _counts(report: Any) -> dict:
+    data = _plain(report)
+    return {k: v for k, v in data.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+
+
+def _problems(*reports: Any) -> list[str]:
+    found: list[str] = []
+    for r in reports:
+        for name in ("problems", "errors", "failures"):
+            for p in getattr(r, name, None) or []:
+                found.append(p if isinstance(p, str) else str(p))
+    return found
+
+
+def _sum(parts: list[dict]) -> dict:
+    total: dict[str, Any] = {"problems": []}
+    for part in parts:
+        for k, v in part.items():
+            if k == "problems":
+                total["problems"] += v
+            elif isinstance(v, int | float) and not isinstance(v, bool):
+                total[k] = total.get(k, 0) + v
+    return total
+
+
+def _plain(report: Any) -> dict:
+    if isinstance(report, dict):
+        return report
+    try:
+        return asdict(report)
+    except TypeError:
+        return dict(vars(report))
