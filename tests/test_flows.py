@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import time
 from pathlib import Path
 
 import pytest
+from PIL import Image, ImageDraw, ImageFont
 
 from archive.home import Home
-from flows.ingest import extract_pending, ingest_pages
+from flows.ingest import extract_pending, ingest_drop, ingest_pages
 from flows.mirror import Mirror
 from storage.query import query
 
@@ -47,3 +50,28 @@ def test_extract_pending_is_a_no_op_when_nothing_is_new(tmp_path):
     home = Home(tmp_path / "home").ensure()
     report = extract_pending(home=str(home.root))
     assert report["extracted"] == 0 and report["problems"] == []
+
+
+def test_ingest_drop_archives_ties_and_ocrs_a_scan(tmp_path):
+    home = Home(tmp_path / "home").ensure()
+    drop = home.root / "drop"
+    drop.mkdir()
+    font_path = Path("/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf")
+    font = ImageFont.truetype(str(font_path), 42) if font_path.exists() \
+        else ImageFont.load_default(42)
+    page = Image.new("L", (2550, 1200), "white")
+    ImageDraw.Draw(page).text((300, 300), "Received by mail: notice of Quorvane Mining",
+                              font=font, fill="black")
+    page.save(drop / "letter.png", dpi=(300, 300))
+    (drop / "letter.png.json").write_text('{"accession": "0001127602-25-001055", '
+                                          '"form": "4", "received": "2025-01-13"}')
+    old = time.time() - 60  # settled: not still being copied
+    for name in ("letter.png", "letter.png.json"):
+        os.utime(drop / name, (old, old))
+    report = ingest_drop(home=str(home.root))
+    assert report["archived"] == 1 and report["untied"] == 0 and report["extracted"] >= 1
+    assert report["files"][0]["accession"] == "0001127602-25-001055"
+    assert not (drop / "letter.png").exists() and list((drop / "processed").rglob("letter.png"))
+    found = query(home.catalog, "SELECT d.text FROM documents d JOIN drops x "
+                  "ON d.source_digest = 'sha256:' || x.sha256").to_pylist()
+    assert "Quorvane" in found[0]["text"]
