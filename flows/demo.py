@@ -1,34 +1,50 @@
-"""`salvage demo`: the main job on the bundled samples, with no network.
+"""`salvage demo`: the main job on the bundled samples, through Prefect, with no network.
 
-Starts a local mirror of `samples/site/` on 127.0.0.1, captures it, captures it again (unchanged
-pages become revisits), captures a throttled page (flagged as a soft error), extracts filings,
-indexes, pages, PDFs and scans (OCR) into the catalog, queries it with SQL and full text, looks a
-page up, gets its bytes back, verifies the archive and exports a WACZ.
+Starts a local mirror of `samples/site/` (EDGAR's URL layout) on 127.0.0.1 and points the flows at
+it, then runs them as the scheduler would: `ingest-edgar` backfills the sample days (captures,
+extracts), runs again (nothing new: revisits only), `ingest-pages` watches pages while one is
+throttled and one removed, `ingest-drop` archives and OCRs the scans of `samples/drop/`. Then it
+queries the catalog with SQL and full text, looks a filing up, verifies the archive and exports a
+WACZ. Prefect's database (runs, artifacts) is kept in the home.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import shutil
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
-from archive.capture import Capturer, CaptureSettings
 from archive.errors import SalvageError
 from archive.fixity import verify
 from archive.home import Home
 from archive.lookup import Index
 from archive.payload import payload_line, stream_payload
 from archive.wacz import export_wacz
-from extract.run import extract_home
 from flows.mirror import Mirror
 from storage.query import Catalog
 from storage.search import SearchIndex
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "site"
+SAMPLES = Path(__file__).resolve().parent.parent / "samples"
+SITE = SAMPLES / "site"
 DEMO_MARK = ".salvage-demo"
+BACKFILL = ("2024-12-27", "2025-01-10")
+LATER_DAY = "2025-04-15"
+WATCHED = ["pages/BuckleInc.8-K.html", "pages/BuckleInc.8-K.EX99.1.html",
+           "documents/nics-background-checks-2015-11.pdf", "scans/linn-sequencer"]
+FILINGS_SQL = ("SELECT accession, form_type, filed_as_of, documents_found, len(filers) AS filers "
+               "FROM filings ORDER BY accession")
+SEARCH_TERMS = "tender offer results"
+DOCUMENTS_SQL = ("SELECT regexp_replace(source_url, '^https?://[^/]+', '') AS source, method, "
+                 "page_count AS pages, ocr_pages, round(mean_confidence::DOUBLE, 1) AS confidence,"
+                 " len(signals) AS signals FROM documents "
+                 "WHERE method IN ('pdf', 'pdf+ocr', 'ocr') AND accession IS NULL ORDER BY 1")
+SCAN_TERMS = "polyphonic sequencer"
 
 
 class HomeNotEmpty(SalvageError):
@@ -53,82 +69,148 @@ def prepare_home(root: Path, fresh: bool) -> Home:
     return Home(root).ensure()
 
 
-def _results_table(title: str, results) -> Table:
-    table = Table("url", "status", "record", "bytes", "note", title=title)
-    for r in results:
-        table.add_row(r.url, str(r.status or ""), r.record_type or "-", f"{r.bytes:,}",
-                      r.soft_error or r.error or "")
-    return table
+@contextmanager
+def _pointed_at(mirror: Mirror, home: Home):
+    """Point the flows at the mirror (and Prefect's database at the home) for the demo only."""
+    from flows.serve import prefect_env
+
+    settings = {"SALVAGE_EDGAR__ARCHIVES_URL": mirror.url, "SALVAGE_EDGAR__DATA_URL": mirror.url,
+                "SALVAGE_EDGAR__FEED": "true", "SALVAGE_EDGAR__CIKS": "",
+                "SALVAGE_EDGAR__FORMS": "", "SALVAGE_EDGAR__BACKFILL_DAYS": "0",
+                "SALVAGE_USER_AGENT": "Salvage demo demo@example.com",
+                "SALVAGE_CAPTURE__BACKOFF": "0.05", "SALVAGE_CAPTURE__RETRIES": "1",
+                "PREFECT_LOGGING_LEVEL": "WARNING"}
+    if not os.environ.get("PREFECT_API_URL"):
+        settings |= prefect_env(home)
+    saved = {k: os.environ.get(k) for k in settings}
+    os.environ.update(settings)
+    try:
+        yield
+    finally:
+        for key, value in saved.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
 
-FILINGS_SQL = ("SELECT accession, form_type, filed_as_of, documents_found, len(filers) AS filers "
-               "FROM filings ORDER BY accession")
-SEARCH_TERMS = "tender offer results"
-DOCUMENTS_SQL = ("SELECT regexp_replace(source_url, '^https?://[^/]+', '') AS path, method, "
-                 "page_count AS pages, ocr_pages, round(mean_confidence::DOUBLE, 1) AS confidence,"
-                 " len(signals) AS signals FROM documents "
-                 "WHERE method IN ('pdf', 'pdf+ocr', 'ocr') ORDER BY 1")
-SCAN_TERMS = "polyphonic sequencer"
+def _table(title: str, rows: list[dict], columns: list[str]) -> Table:
+    view = Table(*columns, title=title)
+    for row in rows:
+        view.add_row(*(str(row.get(c, "")) for c in columns))
+    return view
 
 
-def _catalog_steps(home: Home, console: Console) -> None:
-    report = extract_home(home)
-    rows = ", ".join(f"{n} {t}" for t, n in sorted(report.rows.items()))
-    console.print(f"\n4. extract into the catalog: {report.extracted} payloads -> {rows}")
-    table = Catalog(home.catalog).query(FILINGS_SQL)
-    view = Table(*table.column_names, title=f"5. salvage query \"{FILINGS_SQL}\"")
-    for row in table.to_pylist():
-        view.add_row(*(str(v) for v in row.values()))
-    console.print(view)
-    _search(home, console, f"6. salvage search \"{SEARCH_TERMS}\"", SEARCH_TERMS)
-    table = Catalog(home.catalog).query(DOCUMENTS_SQL)
-    view = Table(*table.column_names, title="7. PDFs and scans: text read, image pages OCR'd")
-    for row in table.to_pylist():
-        view.add_row(*(str(v) for v in row.values()))
-    console.print(view)
-    _search(home, console, f"   salvage search \"{SCAN_TERMS}\" finds the OCR'd scan", SCAN_TERMS)
+def _query_table(home: Home, sql: str, title: str) -> Table:
+    rows = Catalog(home.catalog).query(sql).to_pylist()
+    return _table(title, rows, list(rows[0]) if rows else ["(no rows)"])
 
 
 def _search(home: Home, console: Console, title: str, terms: str) -> None:
     console.print(f"\n{title}")
     for hit in SearchIndex(home.root / "search").search(terms, limit=3):
-        console.print(f"   {hit.score:6.2f}  {hit.accession or hit.url}  {hit.document or ''}")
+        where = hit.accession or hit.url or ""
+        if where.startswith("urn:salvage:drop:"):
+            where, label = f"dropped scan {where[17:29]}…", ""
+        else:
+            label = hit.document or ""
+        console.print(f"   {hit.score:6.2f}  {where}  {label}")
         console.print(f"          {hit.snippet[:160]}", markup=False, highlight=False)
+
+
+def _problems(console: Console, result: dict) -> None:
+    for problem in result.get("problems", [])[:5]:
+        console.print(f"   [yellow]![/] {problem}", highlight=False)
+
+
+def _edgar_steps(console: Console, home: str) -> str:
+    from flows.ingest import ingest_edgar
+
+    first = ingest_edgar(start=BACKFILL[0], end=BACKFILL[1], home=home)
+    later = ingest_edgar(day=LATER_DAY, home=home)
+    days = [d for d in first["per_day"] + later["per_day"] if d["discovered"]]
+    console.print(_table(
+        f"1. flow ingest-edgar: daily indexes {BACKFILL[0]} .. {BACKFILL[1]} and {LATER_DAY} "
+        f"(other days: no index, as on weekends), then the latest-filings feed",
+        days, ["day", "discovered", "already_archived", "filings", "documents", "requests",
+               "bytes"]))
+    console.print(f"   extracted {first.get('extracted', 0) + later.get('extracted', 0)} payloads,"
+                  f" quarantined {first.get('quarantined', 0) + later.get('quarantined', 0)}, "
+                  f"{first['seconds'] + later['seconds']:.1f} s")
+    _problems(console, first)
+    again = ingest_edgar(start=BACKFILL[0], end=BACKFILL[1], home=home)
+    console.print(f"\n2. ingest-edgar again: {again['filings']} new filings, "
+                  f"{again['already_archived']} already archived, "
+                  f"{again.get('discovery_revisits', 0)} of {again.get('discovery_requests', 0)} "
+                  "discovery requests answered 'not modified' (stored as revisits)")
+    return "0001104659-25-002604"
+
+
+def _pages_steps(console: Console, mirror: Mirror, home: str) -> None:
+    from flows.ingest import ingest_pages
+
+    urls = [f"{mirror.url}/{p}" for p in WATCHED]
+    first = ingest_pages(urls=urls, sitemaps=[], home=home)
+    mirror.state.throttled.add("/" + WATCHED[0])
+    mirror.state.throttle_status = 403
+    mirror.state.removed.add("/" + WATCHED[1])
+    second = ingest_pages(urls=urls, sitemaps=[], home=home)
+    mirror.state.throttled.clear()
+    mirror.state.removed.clear()
+    console.print(f"\n3. flow ingest-pages: {first['pages']} watched pages "
+                  f"({first.get('pages_new', 0)} new); an hour later EDGAR throttles one and "
+                  f"another is gone:")
+    for change in second["changes"]:
+        console.print(f"   {change['event']:<9} HTTP {change['status']}  {change['url']}",
+                      highlight=False)
+
+
+def _drop_steps(console: Console, home: Home) -> None:
+    from flows.ingest import ingest_drop
+
+    drop = home.root / "drop"
+    shutil.copytree(SAMPLES / "drop", drop, dirs_exist_ok=True)
+    settled = time.time() - 60  # as if the scanner finished a minute ago
+    for path in drop.iterdir():
+        os.utime(path, (settled, settled))
+    report = ingest_drop(home=str(home.root))
+    console.print(_table(
+        f"4. flow ingest-drop: {report['archived']} scans archived (resource records), moved to "
+        f"drop/processed/, tied, OCR'd", report["files"],
+        ["name", "accession", "tied_by", "problem"]))
 
 
 def run_demo(root: Path, fresh: bool = False, console: Console | None = None) -> bool:
     console = console or Console()
     home = prepare_home(root, fresh)
-    files = sorted(p for p in SAMPLES.rglob("*") if p.is_file())
-    settings = CaptureSettings(user_agent="Salvage demo demo@example.com", backoff=0.05,
-                               retries=1, default_rate=None)
-    with Mirror(SAMPLES) as mirror:
-        urls = [f"{mirror.url}/{p.relative_to(SAMPLES).as_posix()}" for p in files]
-        with Capturer(home, settings) as capturer:
-            first = capturer.capture_urls(urls)
-        console.print(_results_table("1. capture the sample pages", first))
-        with Capturer(home, settings) as capturer:
-            again = capturer.capture_urls(urls)
-        console.print(_results_table("2. capture again: unchanged pages become revisits", again))
-        throttled = urls[0].replace(mirror.url, "")
-        mirror.state.throttled.add(throttled)
-        with Capturer(home, settings) as capturer:
-            soft = capturer.capture_urls([urls[0]])
-        title = "3. the source throttles: archived, flagged, not served"
-        console.print(_results_table(title, soft))
+    started = time.perf_counter()
+    with Mirror(SITE) as mirror, _pointed_at(mirror, home):
+        console.print(f"EDGAR mirror of samples/site on {mirror.url}; flows run through Prefect "
+                      "(a temporary local API, database in the home)")
+        accession = _edgar_steps(console, str(home.root))
+        _pages_steps(console, mirror, str(home.root))
+        _drop_steps(console, home)
+        [txt] = Catalog(home.catalog).query(
+            f"SELECT min(url) AS url FROM captures WHERE url LIKE '%/{accession}.txt' "
+            "AND status = 200").column("url").to_pylist()
 
-    _catalog_steps(home, console)
-    target = urls[-1]
+    console.print(_query_table(home, FILINGS_SQL, f"5. salvage query \"{FILINGS_SQL}\""))
+    _search(home, console, f"6. salvage search \"{SEARCH_TERMS}\"", SEARCH_TERMS)
+    console.print(_query_table(home, DOCUMENTS_SQL,
+                               "7. PDFs and scans: text read, image pages OCR'd"))
+    _search(home, console, f"   salvage search \"{SCAN_TERMS}\" finds the OCR'd scan", SCAN_TERMS)
+
     with Index(home) as index:
-        line = index.closest(target)
+        line = index.closest(txt)
         assert line is not None
         source = payload_line(home, index, line)
         body = b"".join(stream_payload(home, source))
+    original = SITE / "Archives/edgar/data/1376139/000110465925002604" / f"{accession}.txt"
     kind = f"revisit of {source.timestamp}" if line.is_revisit else "response"
-    console.print(f"\n8. lookup {target}\n   closest good capture {line.timestamp} ({kind}) "
+    console.print(f"\n8. lookup {txt}\n   closest good capture {line.timestamp} ({kind}) "
                   f"in {source.filename} at offset {source.offset}\n"
                   f"   payload {len(body):,} bytes, sha256 {hashlib.sha256(body).hexdigest()[:16]}…"
-                  f" — identical to the source: {body == files[-1].read_bytes()}")
+                  f" — identical to the source: {body == original.read_bytes()}")
 
     report = verify(home)
     console.print(f"\n9. verify: {'ok' if report.ok else 'FAILED'} — {report.files_checked} files, "
@@ -137,9 +219,14 @@ def run_demo(root: Path, fresh: bool = False, console: Console | None = None) ->
     wacz.parent.mkdir(exist_ok=True)
     export_wacz(home, wacz)
     console.print(f"\n10. exported {wacz} ({wacz.stat().st_size:,} bytes)")
-    console.print(f"\nhome: {home.root.resolve()}\nWARCs: {home.warcs.resolve()}\n"
-                  f"index: {home.indexes.resolve()}\naudit chain: {home.audit.path.resolve()}\n"
-                  f"try: salvage --home {root} lookup {target} --all\n"
-                  f"     salvage --home {root} query \"{FILINGS_SQL}\"\n"
-                  f"     salvage --home {root} search \"{SEARCH_TERMS}\" --form \"SC TO-T/A\"")
+    prefect_db = home.root / "prefect" / "prefect.db"
+    console.print(f"\ndone in {time.perf_counter() - started:.0f} s\n"
+                  f"home: {home.root.resolve()}\nWARCs: {home.warcs.resolve()}\n"
+                  f"catalog: {home.catalog.resolve()}\naudit chain: {home.audit.path.resolve()}\n"
+                  f"Prefect runs and artifacts: {prefect_db.resolve()} "
+                  f"(`salvage --home {root} serve` shows them in the Prefect UI)\n"
+                  f"try: salvage --home {root} query \"{FILINGS_SQL}\"\n"
+                  f"     salvage --home {root} search \"{SEARCH_TERMS}\" --form \"SC TO-T/A\"\n"
+                  f"     salvage --home {root} drop list\n"
+                  f"     salvage --home {root} lookup {txt} --all")
     return report.ok

@@ -63,9 +63,7 @@ def capture_edgar_day(home: str, day: date, forms: list[str], ciks: list[str]) -
         known = captured_accessions(s.home)
         todo = [t for t in found.targets if t.accession not in known]
         captured = capture_filings(capturer, source, todo)
-    return {"day": day.isoformat(), "discovered": len(found.targets),
-            "already_archived": len(found.targets) - len(todo), **_counts(captured),
-            "problems": _problems(found, captured)}
+    return {"day": day.isoformat(), **_tally([found], found.targets, todo, captured)}
 
 
 @task(name="capture-edgar-watched", cache_policy=NONE)
@@ -82,12 +80,11 @@ def capture_edgar_watched(home: str, forms: list[str], ciks: list[str], feed: bo
             results.append(discover_ciks(capturer, source, ciks, forms=forms or None, since=since))
         if feed:
             results.append(discover_feed(capturer, source, forms=forms or None))
-        targets = {t.accession: t for r in results for t in r.targets}
+        targets = list({t.accession: t for r in results for t in r.targets}.values())
         known = captured_accessions(s.home)
-        todo = [t for a, t in targets.items() if a not in known]
+        todo = [t for t in targets if t.accession not in known]
         captured = capture_filings(capturer, source, todo)
-    return {"discovered": len(targets), "already_archived": len(targets) - len(todo),
-            **_counts(captured), "problems": _problems(*results, captured)}
+    return _tally(results, targets, todo, captured)
 
 
 @task(name="capture-watchlist", cache_policy=NONE)
@@ -165,6 +162,9 @@ def ingest_edgar(day: date | None = None, start: date | None = None, end: date |
     extra = capture_edgar_watched(root, forms, watched, use_feed, days[0]) \
         if (watched or use_feed) else None
     captured = _sum([*per_day, *([extra] if extra else [])])
+    for key in ("discovered", "already_archived"):  # an accession found twice counts once
+        captured[key] = len(set().union(*(p[key + "_accessions"] for p in per_day + [extra]
+                                          if p)))
     emit(s.home, "capture", captured)
     extracted = extract_catalog(root) if extract else None
     if extracted:
@@ -258,18 +258,41 @@ def edgar_days(day: date | None, start: date | None, end: date | None,
     return [last - timedelta(n) for n in range(backfill, -1, -1)]
 
 
-def _counts(report: Any) -> dict:
-    data = _plain(report)
-    return {k: v for k, v in data.items() if isinstance(v, int | float) and not isinstance(v, bool)}
+def _tally(discoveries: list, targets: list, todo: list, captured: Any) -> dict:
+    """One EDGAR task's counts: discovery requests, accessions found and already archived,
+    then what capture_filings did."""
+    fresh = {t.accession for t in todo}
+    data = _plain(captured)
+    return {"discovered_accessions": sorted(t.accession for t in targets),
+            "already_archived_accessions": sorted(t.accession for t in targets
+                                                  if t.accession not in fresh),
+            "discovered": len(targets), "already_archived": len(targets) - len(todo),
+            "discovery_requests": sum(d.requests for d in discoveries),
+            "discovery_revisits": sum(d.revisits for d in discoveries),
+            **{k: v for k, v in data.items()
+               if isinstance(v, int | float) and not isinstance(v, bool)},
+            "problems": _problems(*discoveries, captured)}
 
 
 def _problems(*reports: Any) -> list[str]:
+    """Every error, failure and stop reason of domain reports, one line each."""
     found: list[str] = []
     for r in reports:
         for name in ("problems", "errors", "failures"):
             for p in getattr(r, name, None) or []:
-                found.append(p if isinstance(p, str) else str(p))
+                found.append(_line(p))
+        if getattr(r, "stopped", None):
+            found.append(f"stopped: {r.stopped}")
     return found
+
+
+def _line(problem: Any) -> str:
+    if isinstance(problem, str):
+        return problem
+    where = getattr(problem, "accession", None) or getattr(problem, "url", None) or ""
+    kind = getattr(problem, "kind", None) or type(problem).__name__
+    reason = getattr(problem, "reason", None) or str(problem)
+    return f"{where} {kind}: {reason}".strip()
 
 
 def _sum(parts: list[dict]) -> dict:

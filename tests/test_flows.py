@@ -10,7 +10,7 @@ import pytest
 from PIL import Image, ImageDraw, ImageFont
 
 from archive.home import Home
-from flows.ingest import extract_pending, ingest_drop, ingest_pages
+from flows.ingest import extract_pending, ingest_drop, ingest_edgar, ingest_pages
 from flows.mirror import Mirror
 from storage.query import query
 
@@ -75,3 +75,57 @@ def test_ingest_drop_archives_ties_and_ocrs_a_scan(tmp_path):
     found = query(home.catalog, "SELECT d.text FROM documents d JOIN drops x "
                   "ON d.source_digest = 'sha256:' || x.sha256").to_pylist()
     assert "Quorvane" in found[0]["text"]
+
+
+SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "site"
+
+
+@pytest.fixture
+def edgar(monkeypatch):
+    """The sample days served as EDGAR, and the flows pointed at them."""
+    with Mirror(SAMPLES) as mirror:
+        monkeypatch.setenv("SALVAGE_EDGAR__ARCHIVES_URL", mirror.url)
+        monkeypatch.setenv("SALVAGE_EDGAR__DATA_URL", mirror.url)
+        monkeypatch.setenv("SALVAGE_EDGAR__FEED", "false")
+        monkeypatch.setenv("SALVAGE_CAPTURE__DEFAULT_RATE", "0")
+        monkeypatch.setenv("SALVAGE_CAPTURE__BACKOFF", "0.01")
+        monkeypatch.setenv("SALVAGE_USER_AGENT", "Salvage tests test@example.com")
+        yield mirror
+
+
+def _filing_captures(home: str) -> list[dict]:
+    return query(Path(home) / "catalog", "SELECT url, record_type FROM captures WHERE url LIKE "
+                 "'%.txt' AND status = 200 ORDER BY url").to_pylist()
+
+
+def test_ingest_edgar_backfills_two_days_and_a_rerun_adds_no_filing(tmp_path, edgar):
+    home = str(tmp_path / "home")
+    first = ingest_edgar(start="2024-12-27", end="2025-01-10", home=home)
+    assert first["filings"] == 3 and first["problems"] == []
+    assert [d["discovered"] for d in first["per_day"] if d["discovered"]] == [1, 2]
+    filings = query(Path(home) / "catalog", "SELECT accession, len(filers) AS filers FROM "
+                    "filings ORDER BY accession").to_pylist()
+    assert {"accession": "0001104659-25-002604", "filers": 3} in filings  # one filing, 3 CIKs
+    assert len(filings) == 3
+    captured = _filing_captures(home)
+    again = ingest_edgar(start="2024-12-27", end="2025-01-10", home=home)
+    assert again["filings"] == 0 and again["already_archived"] == 3 and again["problems"] == []
+    assert _filing_captures(home) == captured  # no second capture of any filing
+
+
+def test_a_throttled_edgar_is_retried_later_and_the_throttle_page_is_never_a_filing(
+        tmp_path, edgar):
+    home = str(tmp_path / "home")
+    txt = "/Archives/edgar/data/1847360/000094337424000509/0000943374-24-000509.txt"
+    edgar.state.throttled.add(txt)
+    edgar.state.throttle_status = 403
+    blocked = ingest_edgar(day="2024-12-27", home=home)
+    assert blocked["filings"] == 0 and any("throttl" in p for p in blocked["problems"])
+    assert query(Path(home) / "catalog", "SELECT count(*) AS n FROM filings").to_pylist() == [
+        {"n": 0}]
+    flagged = query(Path(home) / "catalog", "SELECT soft_error FROM captures WHERE url LIKE "
+                    "'%0000943374-24-000509.txt'").to_pylist()
+    assert flagged and all(f["soft_error"] for f in flagged)  # archived as evidence, flagged
+    edgar.state.throttled.clear()
+    later = ingest_edgar(day="2024-12-27", home=home)
+    assert later["filings"] == 1 and later["problems"] == []
