@@ -70,7 +70,7 @@ def plain(home: Path, url: str) -> tuple[float, int]:
     h = Home(home).ensure()
     report = ingest_edgar(h, settings, EdgarSource(url, url), [DAY])
     extract_home(h)
-    return time.perf_counter() - started, report.filings
+    return time.perf_counter() - started, report.filings.filings
 
 
 def flowed(home: Path) -> tuple[float, int]:
