@@ -45,6 +45,7 @@ bench: setup
 	$(PY) benchmarks/bench_archive.py
 	$(PY) benchmarks/bench_catalog.py
 	$(PY) benchmarks/bench_documents.py
+	$(PY) benchmarks/bench_flows.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP) salvage-data .pytest_cache

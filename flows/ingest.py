@@ -13,6 +13,7 @@ returns its summary, which it also publishes as an artifact and as `salvage.*.co
 
 from __future__ import annotations
 
+import logging
 import time
 from dataclasses import asdict, dataclass
 from datetime import date, datetime, timedelta
@@ -25,10 +26,12 @@ from prefect.cache_policies import NONE
 
 from archive.capture import Capturer, CaptureSettings
 from archive.home import Home
+from archive.repair import recover
 from flows.config import Config, load_config, resolve_home
 from flows.publish import artifact, emit
 
 EDGAR_TZ = ZoneInfo("America/New_York")
+log = logging.getLogger("salvage.flows")
 
 
 @dataclass(frozen=True)
@@ -43,9 +46,15 @@ class Setup:
         return self.config.capture_settings()
 
 
-def setup(home: str | None = None) -> Setup:
+def setup(home: str | None = None, repair: bool = False) -> Setup:
+    """The home and configuration; with `repair`, first finish what a killed run left open
+    (a WARC still held by a live writer is left alone)."""
     config = load_config()
-    return Setup(Home(resolve_home(Path(home) if home else None, config)).ensure(), config)
+    made = Setup(Home(resolve_home(Path(home) if home else None, config)).ensure(), config)
+    if repair:
+        for name in recover(made.home):
+            log.warning("repaired and closed %s (left open by an interrupted run)", name)
+    return made
 
 
 # -- tasks ---------------------------------------------------------------------------------------
@@ -151,7 +160,7 @@ def ingest_edgar(day: date | None = None, start: date | None = None, end: date |
     submissions and the latest-filings feed; then extract them. `forms` and `ciks` default to
     the configuration's. Filings already archived are not fetched again."""
     started = time.perf_counter()
-    s = setup(home)
+    s = setup(home, repair=True)
     root = str(s.home.root)
     edgar = s.config.edgar
     forms = list(forms if forms is not None else edgar.forms)
@@ -185,7 +194,7 @@ def ingest_pages(urls: list[str] | None = None, sitemaps: list[str] | None = Non
     sitemaps list; unchanged pages become revisits; changes and removals are recorded in
     `watch_events` for the gaps stage."""
     started = time.perf_counter()
-    s = setup(home)
+    s = setup(home, repair=True)
     root = str(s.home.root)
     watch = s.config.watch
     report = capture_watchlist_task(root, list(urls if urls is not None else watch.urls),
@@ -205,7 +214,7 @@ def ingest_drop(folder: str | None = None, extract: bool = True, home: str | Non
     """Archive the scans and PDFs in the drop folder (default: `<home>/drop`) as resource
     records, tie them to filings, move them to `processed/`, then OCR and catalogue them."""
     started = time.perf_counter()
-    s = setup(home)
+    s = setup(home, repair=True)
     root = str(s.home.root)
     report = scan_drop_folder(root, folder)
     emit(s.home, "drop", report)
@@ -223,7 +232,7 @@ def ingest_drop(folder: str | None = None, extract: bool = True, home: str | Non
 @flow(name="extract-pending", log_prints=True)
 def extract_pending(home: str | None = None) -> dict:
     """Extract every capture not yet extracted by the current extractor versions."""
-    s = setup(home)
+    s = setup(home, repair=True)
     report = extract_catalog(str(s.home.root))
     emit(s.home, "extract", report)
     summary = {k: v for k, v in report.items() if k not in ("problems", "rows")}

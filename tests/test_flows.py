@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -77,7 +80,8 @@ def test_ingest_drop_archives_ties_and_ocrs_a_scan(tmp_path):
     assert "Quorvane" in found[0]["text"]
 
 
-SAMPLES = Path(__file__).resolve().parent.parent / "samples" / "site"
+ROOT = Path(__file__).resolve().parent.parent
+SAMPLES = ROOT / "samples" / "site"
 
 
 @pytest.fixture
@@ -129,3 +133,34 @@ def test_a_throttled_edgar_is_retried_later_and_the_throttle_page_is_never_a_fil
     edgar.state.throttled.clear()
     later = ingest_edgar(day="2024-12-27", home=home)
     assert later["filings"] == 1 and later["problems"] == []
+
+
+def test_a_flow_run_killed_half_way_is_finished_by_the_next(tmp_path, edgar):
+    """`salvage run ingest-edgar` is killed (SIGKILL, with its Prefect server) while EDGAR is
+    slow to send a filing; the next run repairs the open WARC and captures what is missing."""
+    home = tmp_path / "home"
+    slow = "/Archives/edgar/data/1034563/000110465925002604/0001104659-25-002604.txt"
+    edgar.state.delayed[slow] = 60
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env |= {"PREFECT_SERVER_ANALYTICS_ENABLED": "false", "PREFECT_LOGGING_LEVEL": "WARNING"}
+    run = subprocess.Popen([sys.executable, "-m", "flows", "--home", str(home), "run",
+                            "ingest-edgar", "-p", "day=2025-01-10", "-p", "feed=false"],
+                           cwd=ROOT, env=env, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.DEVNULL, start_new_session=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not edgar.state.hits.get(slow) and time.monotonic() < deadline:
+            assert run.poll() is None, "the run ended before EDGAR answered"
+            time.sleep(0.2)
+        assert edgar.state.hits.get(slow), "the run never asked for the slow filing"
+    finally:
+        os.killpg(run.pid, signal.SIGKILL)
+        run.wait(30)
+    assert list((home / "warcs").glob("*.open"))  # what the killed run was writing
+    edgar.state.delayed.clear()
+    resumed = ingest_edgar(day="2025-01-10", feed=False, home=str(home))
+    assert not list((home / "warcs").glob("*.open")) and resumed["problems"] == []
+    assert resumed["filings"] + resumed["already_archived"] == 2
+    txts = query(home / "catalog", "SELECT url FROM captures WHERE url LIKE '%.txt' AND "
+                 "status = 200 AND record_type = 'response'").to_pylist()
+    assert len(txts) == 2  # each filing's complete submission captured once
