@@ -48,4 +48,4 @@ bench: setup
 	$(PY) benchmarks/bench_flows.py
 
 clean:
-	rm -rf $(VENV) $(INTEROP) salvage-data .pytest_cache
+	rm -rf $(VENV) $(INTEROP) salvage-data salvage-data-replica .pytest_cache

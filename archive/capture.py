@@ -294,7 +294,8 @@ class Capturer:
                                              digest, prefix, truncated, prior)
         result = CaptureResult(
             url, ok=False, record_type=entry.record_type if entry else None,
-            status=resp.status_code, digest=digest, record_id=entry.record_id if entry else None,
+            status=resp.status_code, record_id=entry.record_id if entry else None,
+            digest=entry.digest if entry and entry.digest else digest,  # a 304: the original's
             soft_error=soft, truncated=truncated, bytes=size, attempts=result.attempts,
             filename=entry.filename if entry else None, offset=entry.offset if entry else None,
         )

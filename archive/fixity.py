@@ -11,6 +11,11 @@ recomputes its WARC-Block-Digest and WARC-Payload-Digest (see `archive.deepcheck
 
 An event with a `replaces` field (a name or a list), or named `*.replaced`/`*.removed`/`*.retired`
 for its `file`, retires those files: they are expected to be gone.
+
+The catalog is checked too (`expected_catalog`): every catalog file the chain vouches for is
+present — our WARCs' `captures` batches, the files `salvage compact` wrote, those `salvage
+replicate` recorded — with its SHA-256 where one was recorded (files a compaction replaced are
+retired, not gone), and every Parquet file present has Parquet's shape (magic bytes, footer).
 """
 
 from __future__ import annotations
@@ -34,8 +39,10 @@ from archive.deepcheck import (
     parse_head,
 )
 from archive.home import Home
+from storage.digests import file_sha256
 
-__all__ = ["Problem", "VerifyReport", "verify"]
+__all__ = ["Problem", "VerifyReport", "expected_catalog", "expected_files", "parquet_problem",
+           "verify"]
 
 CHUNK = 1 << 20  # small enough that both hashes of a chunk read it from the CPU cache
 HEAD_BYTES = 8 << 10  # stored bytes of a record's start decompressed to check what it is
@@ -50,6 +57,7 @@ class VerifyReport:
     records_checked: int = 0
     bytes: int = 0
     deep: bool = False
+    catalog_files: int = 0
     problems: list[Problem] = field(default_factory=list)
 
     def to_json(self) -> str:
@@ -319,10 +327,112 @@ def _record_advice(file_ok: bool, expected: Expected | None, damaged: bool) -> s
         return ("the file is not in the audit chain: compare it with a backup, then rebuild its "
                 "index with `salvage reindex` if the file is right")
     if damaged:
-        return ("the file changed after Salvage recorded it: restore it from a backup or a "
-                "replica (the audit chain holds its SHA-256), and do not serve or export this "
-                "record until then")
-    return "the file changed after Salvage recorded it: restore it from a backup or a replica"
+        return ("the file changed after Salvage recorded it: restore it from the replica "
+                "(`salvage replicate --restore`; the audit chain holds its SHA-256) or a backup, "
+                "and do not serve or export this record until then")
+    return ("the file changed after Salvage recorded it: restore it from the replica "
+            "(`salvage replicate --restore`) or a backup")
+
+
+# -- the catalog ---------------------------------------------------------------------------------
+
+
+def _sha(value: object) -> str | None:
+    return value.removeprefix("sha256:") if isinstance(value, str) else None
+
+
+def expected_catalog(entries: list[dict]) -> tuple[dict[str, Expected], set[str]]:
+    """The catalog files (names relative to the home) whose SHA-256 the chain recorded — the
+    files `salvage compact` wrote (`catalog.compacted`) and those `salvage replicate` sent
+    (`replica.synced`, its `catalog` list) — and the files a compaction replaced (retired)."""
+    known: dict[str, Expected] = {}
+    retired: set[str] = set()
+    for e in entries:
+        event, seq = str(e.get("event", "")), e.get("seq")
+        if event == "catalog.compacted":
+            folder = f"catalog/{e.get('table')}/"
+            for old in e.get("replaced") or []:
+                if isinstance(old, dict) and isinstance(old.get("file"), str):
+                    known.pop(folder + old["file"], None)
+                    retired.add(folder + old["file"])
+            if isinstance(e.get("file"), str):
+                known[folder + e["file"]] = Expected(_sha(e.get("sha256")), None, event, seq)
+        elif event == "replica.synced":
+            for item in e.get("catalog") or []:
+                name = item.get("file") if isinstance(item, dict) else None
+                if isinstance(name, str) and name not in retired:
+                    known[name] = Expected(_sha(item.get("sha256")), item.get("bytes"), event,
+                                           seq)
+    return known, retired
+
+
+def parquet_problem(path: Path) -> str | None:
+    """What is wrong with a Parquet file's frame (`PAR1` at both ends, a footer that fits), or
+    None. Cheap: 12 bytes read; a full read is `salvage query`'s business."""
+    with open(path, "rb") as fh:
+        size = os.fstat(fh.fileno()).st_size
+        if size < 12:
+            return f"{size} bytes: too short to be Parquet"
+        head = fh.read(4)
+        fh.seek(size - 8)
+        tail = fh.read(8)
+    if head != b"PAR1" or tail[4:] != b"PAR1":
+        return "no PAR1 magic bytes at its start and end: cut short or overwritten"
+    if int.from_bytes(tail[:4], "little") > size - 12:
+        return "its footer is longer than the file: cut short"
+    return None
+
+
+def _catalog_problems(home: Home, archives: dict[str, Expected]) -> tuple[list[Problem], int]:
+    """Problems of the catalog files (see the module docstring), and how many files were read.
+    `archives` are the archive files the chain lists: each `warc.closed` one has a captures
+    batch (its digest is not kept: `salvage reindex` rewrites it)."""
+    folder = home.catalog
+    present = {home.relative(p) for p in folder.rglob("*.parquet")
+               if p.is_file() and not p.name.startswith(".")} if folder.exists() else set()
+    for _ in range(2):  # the chain is read after listing; again if a file went meanwhile
+        recorded, _ = expected_catalog(home.audit.entries())  # (a compaction logs, then deletes)
+        for name, exp in archives.items():
+            if exp.event == "warc.closed":
+                batch = f"catalog/captures/{home.batch_id(name)}.parquet"
+                recorded.setdefault(batch, Expected(None, None, exp.event, exp.seq))
+        gone = {n for n in recorded if n not in present and not (home.root / n).exists()}
+        if not gone:
+            break
+    problems: list[Problem] = []
+    for name in sorted(gone):
+        exp = recorded[name]
+        fix = ("rebuild it with `salvage reindex` or restore it with `salvage replicate "
+               "--restore`" if exp.sha256 is None else
+               "restore it from the replica (`salvage replicate --restore`) or a backup")
+        problems.append(Problem("catalog-missing", name, None, expected=exp.sha256, message=(
+            f"a catalog file the audit chain vouches for (`{exp.event}`, audit seq {exp.seq}) "
+            f"is gone, and no compaction replaced it: {fix}")))
+    checked = 0
+    for name in sorted(present):
+        path, exp = home.root / name, recorded.get(name)
+        try:
+            shape = parquet_problem(path)
+            actual = file_sha256(path) if exp is not None and exp.sha256 else None
+        except FileNotFoundError:
+            continue  # replaced by a compaction while we read
+        except OSError as exc:
+            problems.append(Problem("catalog-unreadable", name, None, actual=str(exc), message=(
+                f"the catalog file cannot be read ({exc}): check the disk and its permissions")))
+            continue
+        checked += 1
+        if exp is not None and actual is not None and actual != exp.sha256:
+            problems.append(Problem("catalog-sha256", name, None, expected=exp.sha256,
+                                    actual=actual, message=(
+                f"the catalog file differs from the SHA-256 its `{exp.event}` event (audit seq "
+                f"{exp.seq}) recorded: restore it from the replica (`salvage replicate "
+                "--restore`) or a backup")))
+        elif shape is not None:
+            problems.append(Problem("catalog-unreadable", name, None, actual=shape, message=(
+                f"not a readable Parquet file ({shape}): restore it from the replica (`salvage "
+                "replicate --restore`), or rebuild it with `salvage reindex` if it is a captures "
+                "batch")))
+    return problems, checked
 
 
 # -- the whole home ------------------------------------------------------------------------
@@ -348,7 +458,8 @@ def _file_problems(name: str, exp: Expected, res: FileResult) -> list[Problem]:
     return [Problem(
         "file-sha256", name, None, expected=exp.sha256, actual=res.sha256,
         message=f"the file differs from the one recorded by its `{exp.event}` event (audit seq "
-                f"{exp.seq}){size_note}: restore it from a backup or a replica; {where}")]
+                f"{exp.seq}){size_note}: restore it from the replica (`salvage replicate "
+                f"--restore`) or a backup; {where}")]
 
 
 def verify(home: Home, deep: bool = False, progress: Progress | None = None) -> VerifyReport:
@@ -405,6 +516,8 @@ def verify(home: Home, deep: bool = False, progress: Progress | None = None) -> 
             report.problems.append(Problem(
                 "index-missing", name, None, expected=home.relative(home.index_path(name)),
                 message="no index file: rebuild it with `salvage reindex`"))
+    catalog, report.catalog_files = _catalog_problems(home, known)
+    report.problems += catalog
     report.ok = not report.problems
     for p in report.problems:
         p.message = _where(p) + p.message
@@ -424,8 +537,8 @@ def _missing(name: str, exp: Expected | None, refs: int, retired: bool) -> Probl
     if exp is not None:
         return Problem("file-missing", name, None, expected=exp.sha256, message=(
             f"listed by a `{exp.event}` event (audit seq {exp.seq}) but is gone"
-            f"{f'; {refs} index lines point into it' if refs else ''}: restore it from a backup "
-            "or a replica"))
+            f"{f'; {refs} index lines point into it' if refs else ''}: restore it from the "
+            "replica (`salvage replicate --restore`) or a backup"))
     why = "was retired by the audit chain" if retired else "is not in the home"
     return Problem("index-dangling", name, None, message=(
         f"{refs} index lines point into this file, which {why}: rebuild the indexes with "

@@ -268,6 +268,15 @@ def parse_submissions_json(data: bytes, *, cik: str | None = None
         f"older page) at the top level; keys: {sorted(map(str, doc))[:10]}")
 
 
+def filer_category(data: bytes) -> str | None:
+    """The filer category of a submissions JSON (`Large accelerated filer`, `Non-accelerated
+    filer<br>Smaller reporting company`…) as EDGAR writes it; None when absent or empty. Filing
+    deadlines depend on it (storage/deadlines.py)."""
+    doc = _load_json(data, "submissions JSON")
+    value = doc.get("category") if isinstance(doc, dict) else None
+    return (value.strip() or None) if isinstance(value, str) else None
+
+
 def _issuer(doc: dict) -> dict:
     former = doc.get("formerNames") or []
     if not isinstance(former, list):

@@ -18,7 +18,13 @@ from urllib.parse import urlsplit
 
 from extract import edgar_index
 from extract.errors import ExtractError
-from extract.html import looks_like_html, read_filing_index_page, read_html, xbrl_cover_facts
+from extract.html import (
+    FilingIndexPage,
+    looks_like_html,
+    read_filing_index_page,
+    read_html,
+    xbrl_cover_facts,
+)
 from extract.sgml import Document, Submission, looks_like_submission, parse_submission
 
 
@@ -187,13 +193,13 @@ def index_file(data: bytes, src: Source) -> Extracted:
     return out
 
 
-@extractor("edgar-submissions", 1, "submissions-json", "submissions-page-json")
+@extractor("edgar-submissions", 2, "submissions-json", "submissions-page-json")
 def submissions_json(data: bytes, src: Source) -> Extracted:
     cik = re.search(r"CIK(\d{10})", src.url)
     issuer, rows, older = edgar_index.parse_submissions_json(data, cik=cik and cik.group(1))
     out = Extracted(follow=[_sibling(src.url, name) for name in older])
-    if issuer:
-        out.add("issuers", [issuer])
+    if issuer:  # 2: with the filer category (filing deadlines depend on it)
+        out.add("issuers", [{**issuer, "category": edgar_index.filer_category(data)}])
     out.add("expected_filings", rows)
     return out
 
@@ -218,7 +224,7 @@ def page_row(data: bytes, src: Source, text: str, title: str | None, method: str
             "mime": src.mime, "text": text, "method": method}
 
 
-@extractor("html", 2, "page")
+@extractor("html", 3, "page")  # 3: a filing index page's documents table (index_documents)
 def page(data: bytes, src: Source) -> Extracted:
     html = read_html(data, src.url)
     row = page_row(data, src, html.text, html.title, "html")
@@ -227,19 +233,31 @@ def page(data: bytes, src: Source) -> Extracted:
     out = Extracted()
     out.add("documents", [row])
     if _INDEX_PAGE.search(urlsplit(src.url).path):
-        out.add("expected_filings", _index_page_rows(data, src))
+        try:
+            index = read_filing_index_page(data, src.url)
+        except ExtractError:
+            return out  # a rate-limit page or another page at that URL: its text is kept
+        out.add("expected_filings", _index_page_rows(index, src))
+        out.add("index_documents", _index_documents(index, src))
     return out
 
 
 _INDEX_PAGE = re.compile(r"\d{10}-\d{2}-\d{6}-index\.html?$")
+_FOLDER_CIK = re.compile(r"/edgar/data/(\d{1,10})/", re.A)
 
 
-def _index_page_rows(data: bytes, src: Source) -> list[dict]:
+def _index_documents(index: FilingIndexPage, src: Source) -> list[dict]:
+    """The documents a filing index page lists, with the URL of each (complete submission too)."""
+    folder = _FOLDER_CIK.search(urlsplit(src.url).path)
+    cik = folder.group(1).zfill(10) if folder else None
+    return [{"accession": index.accession, "cik": cik, "seq": d["seq"],
+             "description": d["description"], "document": d["document"], "url": d["href"],
+             "type": d["type"], "size": d["size"], "listing": d["table"],
+             "inline_xbrl": d["inline_xbrl"]} for d in index.documents]
+
+
+def _index_page_rows(index: FilingIndexPage, src: Source) -> list[dict]:
     """What EDGAR's filing index page says was filed: one expected filing per filer."""
-    try:
-        index = read_filing_index_page(data, src.url)
-    except ExtractError:
-        return []  # a rate-limit page or another page at that URL: its text is kept all the same
     accepted = index.accepted
     return [{"accession": index.accession, "cik": f.get("cik"), "company_name": f.get("name"),
              "form_type": index.form_type, "date_filed": index.filing_date,

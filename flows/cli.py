@@ -15,7 +15,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
+from rich.table import Column, Table
 
 from archive.errors import SalvageError
 from archive.home import Home
@@ -245,6 +245,39 @@ def get(
         err.print(f"wrote {output} (capture {line.timestamp}, {source.filename}@{source.offset})")
 
 
+@app.command("recover")
+def recover_filings_(
+    ctx: typer.Context,
+    accessions: Annotated[list[str] | None, typer.Argument(
+        help="Accession numbers, e.g. 0001104659-25-002604.")] = None,
+    open_: Annotated[bool, typer.Option(
+        "--open", help="Also the accessions of open filing incidents.")] = False,
+    at: AtOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Rebuild filings from the archives into <home>/recovered/<accession>/ with a manifest.json
+    (exit 1 unless every filing is fully recovered and verified)."""
+    from archive.recover import open_incident_accessions, recover_filings
+
+    home = _home(ctx)
+    todo = list(accessions or [])
+    if open_:
+        todo += open_incident_accessions(home)
+    elif not todo:
+        raise click.UsageError("give accession numbers, or --open for those of open filing "
+                               "incidents")
+    recoveries = recover_filings(home, todo, at=_time(at))
+    if as_json:
+        _print_json([r.manifest for r in recoveries])
+    elif not recoveries:
+        out.print("no open filing incidents: nothing to recover")
+    else:
+        for r in recoveries:
+            out.print(r.summary, markup=False, highlight=False)
+    if any(r.status != "recovered" for r in recoveries):
+        raise typer.Exit(1)
+
+
 # -- verify, export -------------------------------------------------------------------------------
 
 
@@ -276,6 +309,69 @@ def verify(
             err.print(f"[red]FAIL[/] {p.message}")
         out.print("[green]verify: ok[/]" if report.ok else "[red]verify: FAILED[/]")
     if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def replicate(
+    ctx: typer.Context,
+    to: Annotated[str | None, typer.Option(
+        "--to", help="Replica: /path, file:///path or s3://bucket/prefix?… (default: "
+                     "[replica] uri).")] = None,
+    restore: Annotated[bool, typer.Option(
+        "--restore", help="Verify, then restore every damaged or missing file from the "
+                          "replica.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Copy closed WARCs, indexes, catalog files and the audit log to the replica, each checked
+    on arrival (--restore: bring damaged or missing files back from it, byte-exact)."""
+    from archive.replicate import replicate as run_replicate
+    from archive.restore import fixity_findings, restore_from_replica
+
+    home = _home(ctx)
+    config: Config = ctx.obj.config
+    uri = to or config.replica.uri or None
+    keys = {"access_key": config.secret("replica_access_key_id"),
+            "secret_key": config.secret("replica_secret_access_key")}
+    if not restore:
+        report = run_replicate(home, uri or "", **keys)
+        if as_json:
+            _print_json(report.as_dict())
+        else:
+            out.print(f"replicated to {report.uri}: {len(report.copied)} copied "
+                      f"({report.bytes:,} bytes), {len(report.adopted)} adopted, "
+                      f"{len(report.superseded)} superseded, {report.skipped} already there",
+                      markup=False, highlight=False)
+            for p in report.problems:
+                err.print(f"[red]problem[/] [{p.kind}] {escape(p.message)}", soft_wrap=True)
+        if not report.ok:
+            raise typer.Exit(1)
+        return
+    from archive.fixity import verify as run_verify
+
+    findings = fixity_findings(home, uri, **keys)
+    report = restore_from_replica(home, uri, findings, **keys)
+    after = run_verify(home) if report.restored else None
+    ok = report.ok and (after is None or after.ok)
+    if as_json:
+        _print_json({**report.as_dict(), "ok": ok,
+                     "findings": [_asdict(f) for f in findings],
+                     "verify": None if after is None else {"ok": after.ok,
+                                                           "problems": len(after.problems)}})
+    else:
+        if not findings:
+            out.print("nothing to restore: verify found no damaged or missing file")
+        for r in report.restored:
+            out.print(f"restored {r.file} (sha256 {r.sha256[:16]}…, {r.bytes:,} bytes)"
+                      + (f"; the damaged copy is kept in {r.quarantined}" if r.quarantined
+                         else ""), markup=False, highlight=False)
+        for u in report.unrecoverable:
+            err.print(f"[red]unrecoverable[/] {escape(u.file)}: {escape(u.reason)}",
+                      soft_wrap=True)
+        if after is not None:
+            out.print("[green]verify: ok[/]" if after.ok else
+                      f"[red]verify: FAILED[/] ({len(after.problems)} problems left)")
+    if not ok:
         raise typer.Exit(1)
 
 
@@ -437,14 +533,14 @@ def _use_home_prefect(home: Home) -> None:
 def run(
     ctx: typer.Context,
     flow: Annotated[str, typer.Argument(
-        help="ingest-edgar, ingest-pages, ingest-drop or extract-pending.")],
+        help="ingest-edgar, ingest-pages, ingest-drop, extract-pending or detect-gaps.")],
     param: ParamOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Run one flow now through Prefect (the configured API, else a temporary local one)."""
     home = _home(ctx)
     _use_home_prefect(home)
-    from flows.ingest import FLOWS
+    from flows.registry import FLOWS
 
     if flow not in FLOWS:
         raise typer.BadParameter(f"{flow!r}: choose from {', '.join(FLOWS)}", param_hint="FLOW")
@@ -579,6 +675,126 @@ def drop_tie(
         _drop_json(row)
     else:
         out.print(f"tied {row['original_name']} ({row['sha256'][:16]}) to {row['accession']}")
+
+
+# -- incidents ------------------------------------------------------------------------------------
+
+incidents_app = typer.Typer(help="Data-gap incidents: list them (--open, --json), acknowledge, "
+                            "resolve, redeliver what a sink missed.")
+app.add_typer(incidents_app, name="incidents")
+IncidentArg = Annotated[str, typer.Argument(help="The incident's id (INC-…) or key (gap:…).")]
+
+
+def _incident_store(ctx: typer.Context) -> Any:
+    from storage.incidents import IncidentStore
+
+    home = _home(ctx)
+    config: Config = ctx.obj.config
+    if any(s.kind == "prefect" for s in config.incidents.sinks):
+        _use_home_prefect(home)
+        import flows.publish  # noqa: F401 -- registers the prefect sink
+    return IncidentStore(home, config.incident_settings())
+
+
+def _incident_done(incident: Any, report: Any, as_json: bool, what: str) -> None:
+    if as_json:
+        _print_json({"incident": incident.as_dict(), "delivery": report.as_dict()})
+    else:
+        out.print(f"{incident.id} {what} ({incident.status}): {incident.subject}", markup=False,
+                  highlight=False)
+    _dead_lettered(report)
+
+
+def _dead_lettered(report: Any) -> None:
+    for d in report.dead_lettered:
+        err.print(f"[yellow]not delivered[/] {d['event_id']} to {escape(d['sink'])}: "
+                  f"{escape(d['error'])}", soft_wrap=True)
+    if report.dead_lettered:
+        err.print("kept in incidents/dead-letter.jsonl: `salvage incidents redeliver` sends them")
+
+
+@incidents_app.callback(invoke_without_command=True)
+def incidents_list(
+    ctx: typer.Context,
+    open_only: Annotated[bool, typer.Option("--open", help="Only incidents not resolved.")]
+    = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Every incident, newest first: id, status, severity, type, subject, key."""
+    if ctx.invoked_subcommand is not None:
+        return
+    found = _incident_store(ctx).incidents(open_only=open_only)
+    if as_json:
+        _print_json([i.as_dict() for i in found])
+        return
+    table = Table("status", "severity", "type", "subject", "detected", "key")
+    table.columns.insert(0, Column("id", no_wrap=True))
+    for i in found:
+        table.add_row(i.id, i.status + (" (acked)" if i.acknowledged_at and i.is_open else ""),
+                      i.severity, i.type, escape(i.subject), i.detected_at.isoformat()[:19],
+                      escape(i.key))
+    if found:
+        out.print(table)
+    else:
+        out.print("no open incidents" if open_only else "no incidents")
+
+
+@incidents_app.command("show")
+def incidents_show(ctx: typer.Context, incident: IncidentArg, as_json: JsonOpt = False) -> None:
+    """One incident: its timeline and evidence."""
+    found = _incident_store(ctx).get(incident)
+    if as_json:
+        _print_json(found.as_dict())
+        return
+    data = found.as_dict()
+    out.print(f"{found.id} {found.status} {found.severity} {found.type}\n{found.subject}\n"
+              f"key {found.key}\nwindow {data['window']['start']} .. {data['window']['end']}",
+              markup=False, highlight=False)
+    for e in found.timeline:
+        out.print(f"  {e.as_dict()['at']}  {e.event:<13} {e.note or ''}", markup=False,
+                  highlight=False)
+    out.print(json.dumps(found.evidence, indent=2), markup=False, highlight=False)
+
+
+@incidents_app.command("ack")
+def incidents_ack(
+    ctx: typer.Context,
+    incident: IncidentArg,
+    note: Annotated[str | None, typer.Option("--note", help="Who is on it, what next.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Acknowledge an incident (its status stays); the sinks are told at once."""
+    store = _incident_store(ctx)
+    found = store.acknowledge(incident, note)
+    _incident_done(found, store.deliver_pending(), as_json, "acknowledged")
+
+
+@incidents_app.command("resolve")
+def incidents_resolve(
+    ctx: typer.Context,
+    incident: IncidentArg,
+    note: Annotated[str, typer.Option("--note", help="Why: what was done, or why the gap is "
+                                                     "accepted.")],
+    as_json: JsonOpt = False,
+) -> None:
+    """Resolve an incident by hand; the sinks are told at once (PagerDuty: resolve)."""
+    store = _incident_store(ctx)
+    found = store.resolve(incident, note)
+    _incident_done(found, store.deliver_pending(), as_json, "resolved")
+
+
+@incidents_app.command("redeliver")
+def incidents_redeliver(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Send again every incident event whose delivery failed (incidents/dead-letter.jsonl)."""
+    report = _incident_store(ctx).redeliver()
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        out.print(f"{len(report.delivered)} delivered, {len(report.skipped)} skipped, "
+                  f"{len(report.dead_lettered)} still failing")
+    _dead_lettered(report)
+    if not report.ok:
+        raise typer.Exit(1)
 
 
 # -- demo -----------------------------------------------------------------------------------------

@@ -11,6 +11,7 @@ and what was expected.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 import math
 import os
@@ -28,6 +29,7 @@ from archive.errors import SalvageError
 
 if TYPE_CHECKING:
     from archive.capture import CaptureSettings
+    from storage.incidents import IncidentSettings
 
 ENV_PREFIX = "SALVAGE_"
 CONFIG_VARIABLE = "SALVAGE_CONFIG"
@@ -324,6 +326,7 @@ class EdgarConfig:
     ciks: tuple[str, ...] = _key((), _list_of(_cik), _env_list)  # 10-digit, for submissions JSON
     feed: bool = _key(True, _flag, _env_flag)  # poll the latest-filings Atom feed
     backfill_days: int = _key(0, _whole(0), _env_number)  # on a first run, look this far back
+    recheck_days: int = _key(1, _whole(0), _env_number)  # re-fetch filings filed this recently
 
 
 @dataclass(frozen=True)
@@ -360,27 +363,37 @@ class SchedulesConfig:
     watch: str | int | bool = _key("0 * * * *", _schedule, _env_schedule)
     drop: str | int | bool = _key(300, _schedule, _env_schedule)
     extract: str | int | bool = _key(600, _schedule, _env_schedule)
+    gaps: str | int | bool = _key(3600, _schedule, _env_schedule)  # also after every ingest
 
     def as_dict(self) -> dict[str, str | int | bool]:
-        """Each flow's schedule by name (edgar, watch, drop, extract); False: not scheduled."""
+        """Each flow's schedule by name (edgar, watch, drop, extract, gaps); False: never."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "timezone"}
 
 
 @dataclass(frozen=True)
 class IncidentSink:
-    """Where incidents go. `webhook`: POSTed to `url`, signed with the secret named `secret`,
-    routed with the secret named `routing_key`; `file`: appended to `path` (relative to the home);
-    `log`: the flow's log."""
+    """Where incidents go. `file`: one JSON line per event appended to `path` (relative to the
+    home); `webhook`: CloudEvents POSTed to `url`, signed with the secret named `secret` (and the
+    secret named `routing_key` sent as X-Salvage-Routing-Key); `pagerduty`: Events API v2 at `url`
+    with the secret named `routing_key`; `log`: a log line; `prefect`: a Prefect event. HTTP
+    sinks retry `retries` times, waiting `backoff` seconds, doubling."""
 
     kind: str
     url: str | None = None
     path: Path | None = None
     secret: str | None = None
     routing_key: str | None = None
+    retries: int | None = None  # None: 3
+    backoff: float | None = None  # None: 1.0
 
 
-_SINK_KEYS = {"webhook": ("url", "secret", "routing_key"), "file": ("path",), "log": ()}
-_SINK_CHECKS = {"url": _url, "path": _path, "secret": _secret_name, "routing_key": _secret_name}
+_HTTP_RETRY = ("retries", "backoff")
+_SINK_KEYS = {"webhook": ("url", "secret", "routing_key", *_HTTP_RETRY), "file": ("path",),
+              "log": (), "pagerduty": ("url", "routing_key", *_HTTP_RETRY), "prefect": ()}
+_SINK_CHECKS = {"url": _url, "path": _path, "secret": _secret_name, "routing_key": _secret_name,
+                "retries": _whole(0), "backoff": _number(positive=False)}
+_SINK_DEFAULTS = {"file": {"path": Path("incidents.jsonl")},
+                  "pagerduty": {"url": "https://events.pagerduty.com/v2/enqueue"}}
 
 
 def _sink(table: Any) -> IncidentSink:
@@ -388,23 +401,80 @@ def _sink(table: Any) -> IncidentSink:
         raise _Bad('expected a table, like { kind = "log" }')
     kind = table.get("kind", _ABSENT)
     if not isinstance(kind, str) or kind not in _SINK_KEYS:
-        raise _Bad('expected kind = "webhook", "file" or "log"', ".kind", kind)
+        raise _Bad('expected kind = "file", "webhook", "pagerduty", "prefect" or "log"', ".kind",
+                   kind)
     for key, value in table.items():
         if key != "kind" and key not in _SINK_KEYS[kind]:
             takes = ", ".join(_SINK_KEYS[kind]) or "nothing but kind"
             raise _Bad(f"a {kind} sink takes {takes}", f".{key}", value)
-    required = {"webhook": "url", "file": "path"}.get(kind)
+    required = {"webhook": "url", "pagerduty": "routing_key"}.get(kind)
     if required and required not in table:
         raise _Bad(f"a {kind} sink needs {required}", f".{required}", _ABSENT)
-    return IncidentSink(kind, **{key: _within(f".{key}", _SINK_CHECKS[key], value)
-                                 for key, value in table.items() if key != "kind"})
+    return IncidentSink(kind, **{**_SINK_DEFAULTS.get(kind, {}), **{
+        key: _within(f".{key}", _SINK_CHECKS[key], value)
+        for key, value in table.items() if key != "kind"}})
+
+
+_SEVERITIES = ("critical", "high", "warning", "info")
+
+
+@dataclass(frozen=True)
+class IncidentRule:
+    """[[incidents.rules]]: the severity of incidents matching every condition given; the first
+    matching rule wins, else the type's default (see storage/incidents.py)."""
+
+    severity: str
+    type: str = "*"  # a shell pattern over the incident types, like "filing.*"
+    forms: tuple[str, ...] = ()  # form types; () = any
+    watched: bool | None = None  # the filer is (true) or is not (false) one of [edgar] ciks
+    older_than_hours: float | None = None  # the gap began to matter longer ago than this
+
+
+def _incident_type(value: Any) -> str:
+    from storage.findings import TYPES
+
+    pattern = _text(value).strip()
+    if not any(fnmatch.fnmatchcase(t, pattern) for t in TYPES):
+        raise _Bad(f"expected an incident type or a pattern matching one ({', '.join(TYPES)})")
+    return pattern
+
+
+def _severity(value: Any) -> str:
+    if value not in _SEVERITIES:
+        raise _Bad(f"expected one of {', '.join(map(json.dumps, _SEVERITIES))}")
+    return value
+
+
+_RULE_CHECKS = {"severity": _severity, "type": _incident_type, "forms": _list_of(_form),
+                "watched": _flag, "older_than_hours": _number(positive=False)}
+
+
+def _rule(table: Any) -> IncidentRule:
+    if not isinstance(table, dict):
+        raise _Bad('expected a table, like { type = "filing.*", severity = "high" }')
+    for key, value in table.items():
+        if key not in _RULE_CHECKS:
+            raise _Bad(f"a rule takes {', '.join(_RULE_CHECKS)}", f".{key}", value)
+    if "severity" not in table:
+        raise _Bad(f"a rule needs severity ({', '.join(_SEVERITIES)})", ".severity", _ABSENT)
+    return IncidentRule(**{key: _within(f".{key}", _RULE_CHECKS[key], value)
+                           for key, value in table.items()})
+
+
+def _env_refused_rules(text: str) -> Any:
+    raise _Bad("a list of tables cannot be set from the environment: use [[incidents.rules]] "
+               "in salvage.toml")
 
 
 @dataclass(frozen=True)
 class IncidentsConfig:
-    """[incidents]: the sinks every incident is sent to ([[incidents.sinks]] tables)."""
+    """[incidents]: the sinks every incident event is sent to ([[incidents.sinks]] tables) and
+    the severity rules ([[incidents.rules]])."""
 
-    sinks: tuple[IncidentSink, ...] = _key((IncidentSink("log"),), _list_of(_sink), _env_refused)
+    sinks: tuple[IncidentSink, ...] = _key(
+        (IncidentSink("file", path=Path("incidents.jsonl")), IncidentSink("log")),
+        _list_of(_sink), _env_refused)
+    rules: tuple[IncidentRule, ...] = _key((), _list_of(_rule), _env_refused_rules)
 
 
 @dataclass(frozen=True)
@@ -415,10 +485,53 @@ class PrefectConfig:
     port: int = _key(4200, _port, _env_number)  # of the server `salvage serve` starts
 
 
+_S3_OPTIONS = {"region", "scheme", "endpoint_override", "allow_bucket_creation",
+               "allow_bucket_deletion", "tls_ca_file_path", "tls_verify_certificates"}
+_REPLICA = ('expected "" (no replica), an absolute path, a file:///path URI, or '
+            's3://bucket/prefix (options: ?region=…&endpoint_override=host:port&scheme=http)')
+
+
+def _replica_uri(value: Any) -> str:
+    """Where `salvage replicate` copies to, as `pyarrow.fs.FileSystem.from_uri` reads it; checked
+    here without pyarrow (whose S3 parser may ask AWS for the bucket's region)."""
+    if not isinstance(value, str):
+        raise _Bad(_REPLICA)
+    text = value.strip()
+    if not text:
+        return ""
+    try:
+        parts = urlsplit(text)
+        parts.port  # noqa: B018 -- a bad port raises here
+    except ValueError:
+        raise _Bad(_REPLICA) from None
+    local = parts.scheme == "file" and not parts.netloc and not parts.query
+    if (parts.scheme == "" or local) and parts.path.startswith("/"):
+        return text
+    if parts.scheme != "s3" or not parts.hostname:
+        raise _Bad(_REPLICA)
+    if parts.username is not None or parts.password is not None:
+        raise _Bad("expected an s3:// URI without credentials: keep the keys in the secrets "
+                   "file (replica_access_key_id, replica_secret_access_key) or in "
+                   "AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY")
+    for pair in filter(None, parts.query.split("&")):
+        if pair.partition("=")[0] not in _S3_OPTIONS:
+            raise _Bad(f"{_REPLICA}; {pair.partition('=')[0]!r} is not an option of an s3:// "
+                       f"URI (those are: {', '.join(sorted(_S3_OPTIONS))})")
+    return text
+
+
+@dataclass(frozen=True)
+class ReplicaConfig:
+    """[replica]: the second copy `salvage replicate` keeps (a path or an S3-compatible store)."""
+
+    uri: str = _key("", _replica_uri)  # "" = no replica
+    after_ingest: bool = _key(True, _flag, _env_flag)  # replicate when an ingest flow ends
+
+
 _SECTIONS: dict[str, type] = {
     "capture": CaptureConfig, "warc": WarcConfig, "edgar": EdgarConfig, "watch": WatchConfig,
     "drop": DropConfig, "schedules": SchedulesConfig, "incidents": IncidentsConfig,
-    "prefect": PrefectConfig,
+    "prefect": PrefectConfig, "replica": ReplicaConfig,
 }
 
 
@@ -437,6 +550,7 @@ class Config:
     schedules: SchedulesConfig = field(default_factory=SchedulesConfig)
     incidents: IncidentsConfig = field(default_factory=IncidentsConfig)
     prefect: PrefectConfig = field(default_factory=PrefectConfig)
+    replica: ReplicaConfig = field(default_factory=ReplicaConfig)
     path: Path | None = None  # the salvage.toml read; None when there was none
     origins: Mapping[str, str] = field(default_factory=dict, repr=False)  # dotted key -> origin
     warnings: tuple[str, ...] = ()  # to show the user (a secrets file others can read)
@@ -455,6 +569,17 @@ class Config:
             user_agent=self.user_agent, timeout=c.timeout, retries=c.retries, backoff=c.backoff,
             max_retry_wait=c.max_retry_wait, rates=dict(c.rates), default_rate=c.default_rate,
             max_warc_size=self.warc.max_size)
+
+    def incident_settings(self) -> IncidentSettings:
+        """What `storage.incidents.IncidentStore` needs: sinks, severity rules, the watched CIKs
+        ([edgar] ciks) and these secrets."""
+        from storage.incidents import IncidentSettings, SeverityRule
+        from storage.sinks import SinkSpec
+
+        return IncidentSettings(
+            sinks=tuple(SinkSpec(**_fields(s)) for s in self.incidents.sinks),
+            rules=tuple(SeverityRule(**_fields(r)) for r in self.incidents.rules),
+            watched_ciks=frozenset(self.edgar.ciks), secret=self.secret)
 
     def as_dict(self) -> dict[str, Any]:
         """The effective values, shaped like salvage.toml (JSON-ready; None where unset). Holds
@@ -486,9 +611,9 @@ class Config:
         for section in _SECTIONS:
             part = getattr(self, section)
             lines += ["", f"[{section}]"]
-            for f in fields(part):
+            for f in sorted(fields(part), key=lambda f: _tables(getattr(part, f.name))):
                 value, dotted = getattr(part, f.name), f"{section}.{f.name}"
-                if value and isinstance(value, tuple) and dataclasses.is_dataclass(value[0]):
+                if _tables(value):  # [[tables]] last: a key after them would belong to them
                     for item in value:
                         lines += ["", f"[[{dotted}]]  # {self.origins.get(dotted, 'default')}"]
                         lines += [f"{k} = {_toml(v)}" for k, v in _plain(item).items()]
@@ -513,6 +638,14 @@ _UNSET = {"secrets_file": f"<home>/{SECRETS_FILE_NAME} is read when it exists",
 def mask(secret: str) -> str:
     """`****` and, for a secret of 12 characters or more, its last 2: enough to tell two apart."""
     return "****" + secret[-2:] if len(secret) >= 12 else "****"
+
+
+def _tables(value: Any) -> bool:
+    return bool(value) and isinstance(value, tuple) and dataclasses.is_dataclass(value[0])
+
+
+def _fields(obj: Any) -> dict[str, Any]:
+    return {f.name: getattr(obj, f.name) for f in fields(obj)}
 
 
 def _keys(cls: type) -> list[dataclasses.Field]:

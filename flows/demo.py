@@ -1,4 +1,5 @@
-"""`salvage demo`: the main job on the bundled samples, through Prefect, with no network.
+"""`salvage demo`: the main job on the bundled samples, through Prefect, with no network; then
+the second act (flows/demo_gaps.py): gaps detected, rebuilt and delivered as incidents.
 
 Starts a local mirror of `samples/site/` (EDGAR's URL layout) on 127.0.0.1 and points the flows at
 it, then runs them as the scheduler would: `ingest-edgar` backfills the sample days (captures,
@@ -13,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import tempfile
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +29,7 @@ from archive.lookup import Index
 from archive.payload import payload_line, stream_payload
 from archive.wacz import export_wacz
 from flows.mirror import Mirror
+from flows.receiver import Receiver
 from storage.query import Catalog
 from storage.search import SearchIndex
 
@@ -69,14 +72,49 @@ def prepare_home(root: Path, fresh: bool) -> Home:
     return Home(root).ensure()
 
 
+DEMO_CONFIG = """\
+# Written by `salvage demo`: the flows pointed at the local EDGAR mirror, a replica beside the
+# home, and incidents sent to a local webhook receiver (signed) and to incidents.jsonl.
+[edgar]
+archives_url = "{mirror}"
+data_url = "{mirror}"
+feed = false
+recheck_days = 0
+
+[schedules]
+edgar = false   # the demo runs the flows by hand (and its sample days are long past)
+
+[replica]
+uri = "{replica}"
+
+[[incidents.sinks]]
+kind = "webhook"
+url = "{receiver}/salvage/incidents"
+secret = "webhook_key"
+retries = 1
+backoff = 0.05
+
+[[incidents.sinks]]
+kind = "file"
+"""
+WEBHOOK_KEY = "demo-webhook-signing-key"
+
+
+def replica_of(root: Path) -> Path:
+    """Where the demo keeps its replica: beside the home, as a second disk would be."""
+    return Path(root).resolve().with_name(Path(root).resolve().name + "-replica")
+
+
 @contextmanager
-def _pointed_at(mirror: Mirror, home: Home):
-    """Point the flows at the mirror (and Prefect's database at the home) for the demo only."""
+def _pointed_at(mirror: Mirror, home: Home, receiver: Receiver, config_dir: Path):
+    """Point the flows at the mirror, the replica and the receiver (and Prefect's database at
+    the home), for the demo only."""
     from flows.serve import prefect_env
 
-    settings = {"SALVAGE_EDGAR__ARCHIVES_URL": mirror.url, "SALVAGE_EDGAR__DATA_URL": mirror.url,
-                "SALVAGE_EDGAR__FEED": "true", "SALVAGE_EDGAR__CIKS": "",
-                "SALVAGE_EDGAR__FORMS": "", "SALVAGE_EDGAR__BACKFILL_DAYS": "0",
+    config = config_dir / "salvage-demo.toml"
+    config.write_text(DEMO_CONFIG.format(mirror=mirror.url, receiver=receiver.url,
+                                         replica=replica_of(home.root)))
+    settings = {"SALVAGE_CONFIG": str(config), "SALVAGE_SECRET_WEBHOOK_KEY": WEBHOOK_KEY,
                 "SALVAGE_USER_AGENT": "Salvage demo demo@example.com",
                 "SALVAGE_CAPTURE__BACKOFF": "0.05", "SALVAGE_CAPTURE__RETRIES": "1",
                 "PREFECT_LOGGING_LEVEL": "WARNING"}
@@ -127,16 +165,16 @@ def _edgar_steps(console: Console, home: str) -> str:
     from flows.ingest import ingest_edgar
 
     first = ingest_edgar(start=BACKFILL[0], end=BACKFILL[1], home=home)
-    later = ingest_edgar(day=LATER_DAY, home=home)
-    days = [d for d in first["per_day"] + later["per_day"] if d["discovered"]]
+    days = [d for d in first["per_day"] if d["discovered"]]
     console.print(_table(
-        f"1. flow ingest-edgar: daily indexes {BACKFILL[0]} .. {BACKFILL[1]} and {LATER_DAY} "
-        f"(other days: no index, as on weekends), then the latest-filings feed",
+        f"1. flow ingest-edgar: daily indexes {BACKFILL[0]} .. {BACKFILL[1]} (other days: no "
+        "index, as on weekends); then extraction, replication and gap detection",
         days, ["day", "discovered", "already_archived", "filings", "documents", "requests",
                "bytes"]))
-    console.print(f"   extracted {first.get('extracted', 0) + later.get('extracted', 0)} payloads,"
-                  f" quarantined {first.get('quarantined', 0) + later.get('quarantined', 0)}, "
-                  f"{first['seconds'] + later['seconds']:.1f} s")
+    console.print(f"   extracted {first.get('extracted', 0)} payloads, quarantined "
+                  f"{first.get('quarantined', 0)}, replicated "
+                  f"{(first.get('replicated') or {}).get('copied', 0)} files, "
+                  f"{first['seconds']:.1f} s")
     _problems(console, first)
     again = ingest_edgar(start=BACKFILL[0], end=BACKFILL[1], home=home)
     console.print(f"\n2. ingest-edgar again: {again['filings']} new filings, "
@@ -151,15 +189,13 @@ def _pages_steps(console: Console, mirror: Mirror, home: str) -> None:
 
     urls = [f"{mirror.url}/{p}" for p in WATCHED]
     first = ingest_pages(urls=urls, sitemaps=[], home=home)
-    mirror.state.throttled.add("/" + WATCHED[0])
+    mirror.state.throttled.add("/" + WATCHED[1])
     mirror.state.throttle_status = 403
-    mirror.state.removed.add("/" + WATCHED[1])
     second = ingest_pages(urls=urls, sitemaps=[], home=home)
     mirror.state.throttled.clear()
-    mirror.state.removed.clear()
     console.print(f"\n3. flow ingest-pages: {first['pages']} watched pages "
-                  f"({first.get('pages_new', 0)} new); an hour later EDGAR throttles one and "
-                  f"another is gone:")
+                  f"({first.get('pages_new', 0)} new); an hour later EDGAR throttles one "
+                  "(archived, flagged, retried next hour — not a change):")
     for change in second["changes"]:
         console.print(f"   {change['event']:<9} HTTP {change['status']}  {change['url']}",
                       highlight=False)
@@ -181,25 +217,44 @@ def _drop_steps(console: Console, home: Home) -> None:
 
 
 def run_demo(root: Path, fresh: bool = False, console: Console | None = None) -> bool:
+    from flows.demo_gaps import gaps_act
+
     console = console or Console()
     home = prepare_home(root, fresh)
+    replica = replica_of(home.root)
+    if replica.exists() and fresh:
+        shutil.rmtree(replica)
     started = time.perf_counter()
-    with Mirror(SITE) as mirror, _pointed_at(mirror, home):
-        console.print(f"EDGAR mirror of samples/site on {mirror.url}; flows run through Prefect "
-                      "(a temporary local API, database in the home)")
-        accession = _edgar_steps(console, str(home.root))
-        _pages_steps(console, mirror, str(home.root))
-        _drop_steps(console, home)
-        [txt] = Catalog(home.catalog).query(
-            f"SELECT min(url) AS url FROM captures WHERE url LIKE '%/{accession}.txt' "
-            "AND status = 200").column("url").to_pylist()
+    with tempfile.TemporaryDirectory(prefix="salvage-demo-") as work:
+        site = Path(work) / "site"
+        shutil.copytree(SITE, site)  # the second act changes what the source serves
+        with Mirror(site) as mirror, Receiver() as receiver, \
+                _pointed_at(mirror, home, receiver, Path(work)):
+            console.print(f"EDGAR mirror of samples/site on {mirror.url}; flows run through "
+                          "Prefect (a temporary local API, database in the home); replica "
+                          f"{replica}; incidents to a webhook on {receiver.url}")
+            accession = _edgar_steps(console, str(home.root))
+            _pages_steps(console, mirror, str(home.root))
+            _drop_steps(console, home)
+            [txt] = Catalog(home.catalog).query(
+                f"SELECT min(url) AS url FROM captures WHERE url LIKE '%/{accession}.txt' "
+                "AND status = 200").column("url").to_pylist()
+            _catalog_steps(console, home)
+            gaps_act(console, site, mirror, receiver, home, WATCHED, LATER_DAY, WEBHOOK_KEY)
+    _closing_steps(console, home, root, txt, accession, started)
+    return verify(home).ok
 
+
+def _catalog_steps(console: Console, home: Home) -> None:
     console.print(_query_table(home, FILINGS_SQL, f"5. salvage query \"{FILINGS_SQL}\""))
     _search(home, console, f"6. salvage search \"{SEARCH_TERMS}\"", SEARCH_TERMS)
     console.print(_query_table(home, DOCUMENTS_SQL,
                                "7. PDFs and scans: text read, image pages OCR'd"))
     _search(home, console, f"   salvage search \"{SCAN_TERMS}\" finds the OCR'd scan", SCAN_TERMS)
 
+
+def _closing_steps(console: Console, home: Home, root: Path, txt: str, accession: str,
+                   started: float) -> None:
     with Index(home) as index:
         line = index.closest(txt)
         assert line is not None
@@ -207,18 +262,19 @@ def run_demo(root: Path, fresh: bool = False, console: Console | None = None) ->
         body = b"".join(stream_payload(home, source))
     original = SITE / "Archives/edgar/data/1376139/000110465925002604" / f"{accession}.txt"
     kind = f"revisit of {source.timestamp}" if line.is_revisit else "response"
-    console.print(f"\n8. lookup {txt}\n   closest good capture {line.timestamp} ({kind}) "
+    console.print(f"\n9. lookup {txt} (removed at the source in the second act)\n"
+                  f"   closest good capture {line.timestamp} ({kind}) "
                   f"in {source.filename} at offset {source.offset}\n"
                   f"   payload {len(body):,} bytes, sha256 {hashlib.sha256(body).hexdigest()[:16]}…"
                   f" — identical to the source: {body == original.read_bytes()}")
 
     report = verify(home)
-    console.print(f"\n9. verify: {'ok' if report.ok else 'FAILED'} — {report.files_checked} files, "
-                  f"{report.records_checked} records, {report.bytes:,} bytes checked")
+    console.print(f"\n10. verify: {'ok' if report.ok else 'FAILED'} — {report.files_checked} "
+                  f"files, {report.records_checked} records, {report.bytes:,} bytes checked")
     wacz = home.root / "exports" / "demo.wacz"
     wacz.parent.mkdir(exist_ok=True)
     export_wacz(home, wacz)
-    console.print(f"\n10. exported {wacz} ({wacz.stat().st_size:,} bytes)")
+    console.print(f"\n11. exported {wacz} ({wacz.stat().st_size:,} bytes)")
     prefect_db = home.root / "prefect" / "prefect.db"
     console.print(f"\ndone in {time.perf_counter() - started:.0f} s\n"
                   f"home: {home.root.resolve()}\nWARCs: {home.warcs.resolve()}\n"
@@ -228,5 +284,5 @@ def run_demo(root: Path, fresh: bool = False, console: Console | None = None) ->
                   f"try: salvage --home {root} query \"{FILINGS_SQL}\"\n"
                   f"     salvage --home {root} search \"{SEARCH_TERMS}\" --form \"SC TO-T/A\"\n"
                   f"     salvage --home {root} drop list\n"
+                  f"     salvage --home {root} incidents\n"
                   f"     salvage --home {root} lookup {txt} --all")
-    return report.ok

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from dataclasses import asdict, dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -96,6 +96,38 @@ def capture_edgar_watched(home: str, forms: list[str], ciks: list[str], feed: bo
     return _tally(results, targets, todo, captured)
 
 
+RECHECK_SQL = r"""
+SELECT min(c.url) AS url
+FROM captures c
+JOIN filings f ON f.accession = regexp_extract(c.url, '/(\d{10}-\d{2}-\d{6})\.txt$', 1)
+WHERE c.url LIKE '%/Archives/edgar/data/%.txt' AND c.status = 200 AND c.soft_error IS NULL
+  AND f.filed_as_of >= ? AND c.warc_date < ?
+GROUP BY f.accession
+ORDER BY 1
+"""
+
+
+@task(name="recheck-filings", cache_policy=NONE)
+def recheck_filings(home: str, since: date, before: datetime) -> dict:
+    """Re-fetch (conditional GET) the complete submission of each filing filed since `since`
+    and captured before `before`: removals and silent changes at the source become captures
+    that gap detection reads (a 404, a new digest); unchanged filings cost a 304."""
+    from storage.query import Catalog
+
+    s = setup(home)
+    with Catalog(s.home.catalog).connect() as con:
+        urls = [row[0] for row in con.execute(RECHECK_SQL, [since, before]).fetchall()]
+    events: dict[str, int] = {}
+    with Capturer(s.home, s.capture) as capturer:
+        for url in urls:
+            result = capturer.capture_url(url)
+            kind = "unchanged" if result.record_type == "revisit" else (
+                "gone" if result.status in (404, 410) or result.soft_error else
+                "failed" if not result.ok else "changed")
+            events[kind] = events.get(kind, 0) + 1
+    return {"rechecked": len(urls), **{f"recheck_{k}": v for k, v in sorted(events.items())}}
+
+
 @task(name="capture-watchlist", cache_policy=NONE)
 def capture_watchlist_task(home: str, urls: list[str], sitemaps: list[str]) -> dict:
     """Capture every watched page once and record what changed."""
@@ -147,19 +179,38 @@ def extract_catalog(home: str) -> dict:
             + [f"{u['url']}: {u['error']}" for u in report.unreadable]}
 
 
+@task(name="replicate", cache_policy=NONE)
+def replicate_home(home: str) -> dict | None:
+    """Copy what the run added to the configured replica (when `[replica] after_ingest`)."""
+    from archive.replicate import replicate
+
+    s = setup(home)
+    replica = s.config.replica
+    if not (replica.uri and replica.after_ingest):
+        return None
+    report = replicate(s.home, replica.uri,
+                       access_key=s.config.secret("replica_access_key_id"),
+                       secret_key=s.config.secret("replica_secret_access_key"))
+    return {"copied": len(report.copied), "bytes": report.bytes,
+            "problems": [p.message for p in report.problems]}
+
+
 # -- flows ---------------------------------------------------------------------------------------
 
 
 @flow(name="ingest-edgar", log_prints=True)
 def ingest_edgar(day: date | None = None, start: date | None = None, end: date | None = None,
                  forms: list[str] | None = None, ciks: list[str] | None = None,
-                 feed: bool | None = None, extract: bool = True,
+                 feed: bool | None = None, recheck_since: date | None = None,
+                 extract: bool = True, detect: bool = True,
                  home: str | None = None) -> dict:
     """Capture EDGAR filings: the daily index of `day` (default: today in New York, and the
     configured `backfill_days` before it) or of every day from `start` to `end`; the watched CIKs'
     submissions and the latest-filings feed; then extract them. `forms` and `ciks` default to
-    the configuration's. Filings already archived are not fetched again."""
-    started = time.perf_counter()
+    the configuration's. Filings already archived are not fetched again, except those filed
+    since `recheck_since` (default: `recheck_days` ago), re-fetched to see removals and
+    changes at the source."""
+    started, run_started = time.perf_counter(), datetime.now(UTC)
     s = setup(home, repair=True)
     root = str(s.home.root)
     edgar = s.config.edgar
@@ -170,7 +221,11 @@ def ingest_edgar(day: date | None = None, start: date | None = None, end: date |
     use_feed = edgar.feed if feed is None else feed
     extra = capture_edgar_watched(root, forms, watched, use_feed, days[0]) \
         if (watched or use_feed) else None
-    captured = _sum([*per_day, *([extra] if extra else [])])
+    since = recheck_since or (datetime.now(EDGAR_TZ).date()
+                              - timedelta(days=edgar.recheck_days))
+    rechecked = recheck_filings(root, since, run_started) \
+        if recheck_since or edgar.recheck_days else {}
+    captured = _sum([*per_day, *([extra] if extra else []), rechecked])
     for key in ("discovered", "already_archived"):  # an accession found twice counts once
         captured[key] = len(set().union(*(p[key + "_accessions"] for p in per_day + [extra]
                                           if p)))
@@ -184,12 +239,13 @@ def ingest_edgar(day: date | None = None, start: date | None = None, end: date |
                "seconds": round(time.perf_counter() - started, 2)}
     problems = captured["problems"] + (extracted["problems"] if extracted else [])
     artifact("ingest-edgar", "EDGAR ingest", summary, [{"problem": p} for p in problems])
-    return {**summary, "problems": problems, "per_day": per_day}
+    after = after_ingest(root, detect)
+    return {**summary, "problems": problems, "per_day": per_day, **after}
 
 
 @flow(name="ingest-pages", log_prints=True)
 def ingest_pages(urls: list[str] | None = None, sitemaps: list[str] | None = None,
-                 extract: bool = True, home: str | None = None) -> dict:
+                 extract: bool = True, detect: bool = True, home: str | None = None) -> dict:
     """Capture the watched pages (default: the configured watchlist) and the pages their
     sitemaps list; unchanged pages become revisits; changes and removals are recorded in
     `watch_events` for the gaps stage."""
@@ -206,11 +262,13 @@ def ingest_pages(urls: list[str] | None = None, sitemaps: list[str] | None = Non
     summary = {k: v for k, v in report.items() if k not in ("problems", "changes")}
     summary["seconds"] = round(time.perf_counter() - started, 2)
     artifact("ingest-pages", "Watched pages", summary, report["changes"])
-    return {**summary, "changes": report["changes"], "problems": report["problems"]}
+    return {**summary, "changes": report["changes"], "problems": report["problems"],
+            **after_ingest(root, detect)}
 
 
 @flow(name="ingest-drop", log_prints=True)
-def ingest_drop(folder: str | None = None, extract: bool = True, home: str | None = None) -> dict:
+def ingest_drop(folder: str | None = None, extract: bool = True, detect: bool = True,
+                home: str | None = None) -> dict:
     """Archive the scans and PDFs in the drop folder (default: `<home>/drop`) as resource
     records, tie them to filings, move them to `processed/`, then OCR and catalogue them."""
     started = time.perf_counter()
@@ -226,7 +284,7 @@ def ingest_drop(folder: str | None = None, extract: bool = True, home: str | Non
         summary |= {"extracted": extracted["extracted"], "quarantined": extracted["quarantined"]}
     summary["seconds"] = round(time.perf_counter() - started, 2)
     artifact("ingest-drop", "Drop folder", summary, report["files"])
-    return {**report, **summary}
+    return {**report, **summary, **after_ingest(root, detect)}
 
 
 @flow(name="extract-pending", log_prints=True)
@@ -241,8 +299,17 @@ def extract_pending(home: str | None = None) -> dict:
     return report
 
 
-FLOWS = {"ingest-edgar": ingest_edgar, "ingest-pages": ingest_pages,
-         "ingest-drop": ingest_drop, "extract-pending": extract_pending}
+def after_ingest(home: str, detect: bool) -> dict:
+    """What every ingest ends with: the replica brought up to date (when configured), then
+    gap detection (a subflow)."""
+    from flows.gaps import detect_gaps
+
+    replicated = replicate_home(home)
+    gaps = detect_gaps(home=home) if detect else None
+    return {"replicated": replicated,
+            "gaps": {k: gaps[k] for k in ("findings", "opened", "recovery_attempts")}
+            if gaps else None}
+
 
 
 # -- small pieces ----------------------------------------------------------------------------------

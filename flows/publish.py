@@ -1,5 +1,8 @@
 """What a flow run tells the world: a markdown artifact in the Prefect UI and Prefect events.
 
+Importing this module registers the `prefect` incident sink (storage/sinks.py never imports
+Prefect): `salvage.data-gap.detected` and the rest of an incident's lifecycle as Prefect events.
+
 Events are named `salvage.<stage>.completed` (`capture`, `watch`, `drop`, `extract`) on the
 resource `salvage.home.<home path>`; their payload is the stage's summary, so automations can act
 on counts (a removed watched page, a quarantined filing) without reading the catalog.
@@ -10,11 +13,13 @@ from __future__ import annotations
 import logging
 import re
 from typing import Any
+from uuid import NAMESPACE_URL, uuid5
 
 from prefect.artifacts import create_markdown_artifact
 from prefect.events import emit_event
 
 from archive.home import Home
+from storage.sinks import DeliveryFailed, Notice, Sent, SinkContext, SinkSpec, sink
 
 log = logging.getLogger("salvage.flows")
 
@@ -24,13 +29,14 @@ def home_resource(home: Home) -> dict[str, str]:
     return {"prefect.resource.id": f"salvage.home.{root}", "prefect.resource.name": root}
 
 
-def emit(home: Home, stage: str, summary: dict[str, Any]) -> None:
-    """Emit `salvage.<stage>.completed` with the summary as payload (never fails the run)."""
+def emit(home: Home, stage: str, summary: dict[str, Any], event: str | None = None) -> None:
+    """Emit `event` (default `salvage.<stage>.completed`) with the summary as payload; never
+    fails the run."""
+    name = event or f"salvage.{stage}.completed"
     try:
-        emit_event(f"salvage.{stage}.completed", resource=home_resource(home),
-                   payload=_plain(summary))
+        emit_event(name, resource=home_resource(home), payload=_plain(summary))
     except Exception as exc:  # events are telemetry: a full queue must not fail an ingest
-        log.warning("could not emit salvage.%s.completed: %s", stage, exc)
+        log.warning("could not emit %s: %s", name, exc)
 
 
 def artifact(flow: str, title: str, summary: dict[str, Any],
@@ -49,6 +55,32 @@ def artifact(flow: str, title: str, summary: dict[str, Any],
         create_markdown_artifact("\n".join(lines), key=key, description=title)
     except Exception as exc:
         log.warning("could not publish the %s artifact: %s", flow, exc)
+
+
+@sink("prefect")
+def prefect_sink(notice: Notice, spec: SinkSpec, context: SinkContext) -> Sent:
+    """The `prefect` incident sink: `salvage.data-gap.detected` when an incident opens, then
+    `salvage.data-gap.<acknowledged|recovering|recovered|unrecoverable|resolved>`, on the resource
+    `salvage.incident.<id>` (labels: key, severity, type), the home as related resource, the
+    incident as payload. The event id derives from the incident event's id, so a repeat is one
+    event to Prefect."""
+    incident = notice.incident
+    name = "detected" if notice.event == "opened" else notice.event
+    try:
+        sent = emit_event(
+            f"salvage.data-gap.{name}",
+            resource={"prefect.resource.id": f"salvage.incident.{incident['id']}",
+                      "prefect.resource.name": incident["key"],
+                      "salvage.severity": incident["severity"], "salvage.type": incident["type"]},
+            related=[{**home_resource(Home(context.home)), "prefect.resource.role": "home"}],
+            payload=_plain({"event": notice.event, "event_id": notice.event_id,
+                            "incident": incident}),
+            occurred=notice.at, id=uuid5(NAMESPACE_URL, f"{context.source}#{notice.event_id}"))
+    except Exception as exc:
+        raise DeliveryFailed(f"could not emit salvage.data-gap.{name}: {exc}") from exc
+    if sent is None:
+        return Sent("skipped", 0, note="Prefect events are turned off in this process")
+    return Sent()
 
 
 def _cell(value: Any) -> str:

@@ -109,10 +109,10 @@ def deployments(home: Home, schedules: dict[str, object], timezone: str) -> list
     """One deployment per scheduled flow (a schedule of None or False leaves it out)."""
     from prefect.deployments.runner import EntrypointType
 
-    from flows.ingest import FLOWS
+    from flows.registry import FLOWS
 
     names = {"edgar": "ingest-edgar", "watch": "ingest-pages", "drop": "ingest-drop",
-             "extract": "extract-pending"}
+             "extract": "extract-pending", "gaps": "detect-gaps"}
     made = []
     for key, flow_name in names.items():
         spec = schedules.get(key)

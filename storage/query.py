@@ -7,6 +7,8 @@ rows recorded after that moment are invisible to both, so a backtest sees only w
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,7 +25,10 @@ CURRENT_KEYS: dict[str, tuple[str, ...]] = {
     "pages": ("source_digest", "ordinal", "page", "method"),
     "issuers": ("cik",),
     "expected_filings": ("coalesce(accession, path)", "cik", "index_kind"),
+    "index_documents": ("source_digest", "coalesce(url, document)"),
     "drops": ("sha256",),
+    "recoveries": ("accession",),
+    "deliveries": ("event_id", "sink"),
 }
 """The key whose latest row is the current one; tables not listed are plain ledgers."""
 
@@ -40,6 +45,35 @@ SELECT accession, form_type AS filing_form_type, filed_as_of, acceptance_time,
        filer.film_number, recorded_at
 FROM (SELECT *, unnest(filers) AS filer FROM filings)
 """
+
+
+INCIDENT_VIEWS = ("""
+CREATE VIEW incidents AS
+WITH times AS (
+    SELECT incident_id, count(*) AS events,
+           min("at") FILTER (WHERE event = 'opened') AS detected_at,
+           min("at") FILTER (WHERE event = 'acknowledged') AS acknowledged_at,
+           min("at") FILTER (WHERE event = 'recovered') AS recovered_at,
+           min("at") FILTER (WHERE event = 'resolved') AS resolved_at
+    FROM incident_events GROUP BY incident_id),
+latest AS (
+    SELECT * EXCLUDE (event_id, seq, event, note, evidence, "at", recorded_at) FROM incident_events
+    QUALIFY row_number() OVER (PARTITION BY incident_id ORDER BY seq DESC) = 1)
+SELECT latest.*, times.detected_at, times.acknowledged_at, times.recovered_at,
+       times.resolved_at, times.events,
+       epoch(times.detected_at) - epoch(coalesce(latest.window_end, latest.window_start))
+           AS ttd_seconds,
+       epoch(times.resolved_at) - epoch(times.detected_at) AS ttr_seconds
+FROM latest JOIN times USING (incident_id)
+""", """
+CREATE VIEW incident_metrics AS
+SELECT type, count(*) AS incidents, count(*) FILTER (WHERE status <> 'resolved') AS open,
+       count(resolved_at) AS resolved, avg(ttd_seconds) AS mttd_seconds,
+       avg(ttr_seconds) AS mttr_seconds
+FROM incidents GROUP BY type
+""")
+"""Incidents as they stand (latest event per incident, with its times) and MTTD/MTTR by type:
+TTD = detected - window end (when the gap began to matter), TTR = resolved - detected."""
 
 
 class QueryRefused(SalvageError):
@@ -71,6 +105,8 @@ class Catalog:
         for table, schema in TABLES.items():
             self._create_views(con, table, schema)
         con.execute(FILERS_VIEW)
+        for view in INCIDENT_VIEWS:
+            con.execute(view)
         folder = str(self.path.resolve()) + "/"
         con.execute(f"SET allowed_directories = ['{folder.replace(chr(39), chr(39) * 2)}']")
         con.execute("SET enable_external_access = false")
@@ -95,6 +131,18 @@ class Catalog:
             )
         else:
             con.execute(f"CREATE VIEW {table} AS SELECT * FROM ({source}){where}")
+
+    @contextlib.contextmanager
+    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """One connection with every view, for a program that runs several statements (its own
+        temporary tables too): the catalog is locked for reading until it is closed. Nothing
+        outside the catalog folder can be read or written through it."""
+        with catalog_lock(self.path):
+            con = self._connect()
+            try:
+                yield con
+            finally:
+                con.close()
 
     def query(self, sql: str) -> pa.Table:
         """Run one read-only statement; refuse anything that writes, copies, attaches or loads."""

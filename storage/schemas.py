@@ -155,7 +155,7 @@ FORMER_NAME = pa.struct(
     [pa.field("name", pa.string()), pa.field("from", pa.string()), pa.field("to", pa.string())]
 )
 
-ISSUERS_VERSION = 1
+ISSUERS_VERSION = 2  # 2: category (filer category, for filing deadlines)
 ISSUERS = _table(
     "issuers",
     ISSUERS_VERSION,
@@ -163,6 +163,7 @@ ISSUERS = _table(
         pa.field("cik", pa.string(), nullable=False),
         pa.field("name", pa.string()),
         pa.field("entity_type", pa.string()),
+        pa.field("category", pa.string()),
         pa.field("sic", pa.string()),
         pa.field("sic_description", pa.string()),
         pa.field("tickers", pa.list_(pa.string())),
@@ -194,6 +195,25 @@ EXPECTED_FILINGS = _table(
         pa.field("film_number", pa.string()),
         pa.field("size", pa.int64()),
         pa.field("paper", pa.bool_()),
+    ],
+)
+
+# The documents table of each captured filing index page (`<accession>-index.htm`), one row each.
+INDEX_DOCUMENTS_VERSION = 1
+INDEX_DOCUMENTS = _table(
+    "index_documents",
+    INDEX_DOCUMENTS_VERSION,
+    [
+        pa.field("accession", pa.string()),
+        pa.field("cik", pa.string()),
+        pa.field("seq", pa.int32()),
+        pa.field("description", pa.string()),
+        pa.field("document", pa.string()),
+        pa.field("url", pa.string()),
+        pa.field("type", pa.string()),
+        pa.field("size", pa.int64()),
+        pa.field("listing", pa.string()),
+        pa.field("inline_xbrl", pa.bool_()),
     ],
 )
 
@@ -276,6 +296,90 @@ DROPS = _table(
     provenance=False,
 )
 
+# Data-gap incidents (storage/incidents.py): every lifecycle event, and what each sink did with it.
+INCIDENT_EVENTS_VERSION = 1
+INCIDENT_EVENTS = _table(
+    "incident_events",
+    INCIDENT_EVENTS_VERSION,
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("incident_id", pa.string(), nullable=False),
+        pa.field("seq", pa.int32(), nullable=False),
+        pa.field("key", pa.string(), nullable=False),
+        pa.field("type", pa.string(), nullable=False),
+        pa.field("severity", pa.string(), nullable=False),
+        pa.field("subject", pa.string()),
+        pa.field("entity", pa.string(), nullable=False),
+        pa.field("period", pa.string(), nullable=False),
+        pa.field("window_start", pa.timestamp("us", tz="UTC")),
+        pa.field("window_end", pa.timestamp("us", tz="UTC")),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("event", pa.string(), nullable=False),
+        pa.field("note", pa.string()),
+        pa.field("evidence", pa.string()),
+        pa.field("form_type", pa.string()),
+        pa.field("cik", pa.string()),
+        pa.field("at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ],
+    provenance=False,
+)
+
+DELIVERIES_VERSION = 1
+DELIVERIES = _table(
+    "deliveries",
+    DELIVERIES_VERSION,
+    [
+        pa.field("event_id", pa.string(), nullable=False),
+        pa.field("incident_id", pa.string(), nullable=False),
+        pa.field("sink", pa.string(), nullable=False),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("event", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("attempts", pa.int32(), nullable=False),
+        pa.field("http_status", pa.int16()),
+        pa.field("error", pa.string()),
+        pa.field("at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ],
+    provenance=False,
+)
+
+# One row per filing rebuilt by archive/recover.py (`salvage recover`): what the manifest says.
+RECOVERED_FILE = pa.struct(
+    [
+        pa.field("filename", pa.string()),
+        pa.field("sha256", pa.string()),
+        pa.field("bytes", pa.int64()),
+        pa.field("method", pa.string()),
+        pa.field("warc", pa.string()),
+        pa.field("offset", pa.int64()),
+        pa.field("record_digest", pa.string()),
+        pa.field("verified", pa.bool_()),
+        pa.field("reason", pa.string()),
+    ]
+)
+
+RECOVERIES_VERSION = 1
+RECOVERIES = _table(
+    "recoveries",
+    RECOVERIES_VERSION,
+    [
+        pa.field("accession", pa.string(), nullable=False),
+        pa.field("status", pa.string(), nullable=False),
+        pa.field("files", pa.list_(RECOVERED_FILE)),
+        pa.field("missing", pa.list_(pa.string())),
+        pa.field("refused", pa.list_(pa.string())),
+        pa.field("listed_by", pa.string()),
+        pa.field("manifest", pa.string()),
+        pa.field("manifest_sha256", pa.string()),
+        pa.field("at", pa.timestamp("us", tz="UTC")),
+        pa.field("recovered_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ],
+    provenance=False,
+)
+
 TABLES: dict[str, pa.Schema] = {
     "captures": CAPTURES,
     "filings": FILINGS,
@@ -283,8 +387,12 @@ TABLES: dict[str, pa.Schema] = {
     "pages": PAGES,
     "issuers": ISSUERS,
     "expected_filings": EXPECTED_FILINGS,
+    "index_documents": INDEX_DOCUMENTS,
     "extractions": EXTRACTIONS,
     "quarantine": QUARANTINE,
     "drops": DROPS,
+    "recoveries": RECOVERIES,
     "watch_events": WATCH_EVENTS,
+    "incident_events": INCIDENT_EVENTS,
+    "deliveries": DELIVERIES,
 }

@@ -98,6 +98,9 @@ def test_demo_runs_and_refuses_a_home_that_holds_data(tmp_path):
     assert r.returncode == 0, r.stdout + r.stderr
     assert "verify: ok" in r.stdout
     assert "/scans/linn-sequencer" in r.stdout and "polyphonic" in r.stdout  # the scan, OCR'd
+    for gap in ("filing.removed", "filing.incomp", "page.altered", "archive.fixity"):
+        assert gap in r.stdout  # the second act: each gap detected and its path shown
+    assert "with a valid HMAC" in r.stdout and "unrecoverable" not in r.stdout
     assert (Path(home) / "exports" / "demo.wacz").exists()
     again = salvage("--home", home, "demo")
     assert again.returncode == 1 and "already holds data" in again.stderr

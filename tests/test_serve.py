@@ -33,7 +33,8 @@ def _completed_runs(url: str) -> list[dict]:
 
 def test_serve_completes_a_scheduled_run_and_stops_cleanly_on_sigterm(tmp_path):
     config = tmp_path / "salvage.toml"
-    config.write_text("[schedules]\nedgar = false\nwatch = false\ndrop = false\nextract = 10\n")
+    config.write_text("[schedules]\nedgar = false\nwatch = false\ndrop = false\ngaps = false\n"
+                      "extract = 10\n")
     home = tmp_path / "home"
     env = {k: v for k, v in os.environ.items()
            if not k.startswith(("PREFECT_", "SALVAGE_"))} | {

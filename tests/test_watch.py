@@ -98,3 +98,11 @@ def test_a_broken_sitemap_is_reported_and_the_watchlist_still_runs(home, site):
     assert report.events == {"new": 1} and len(report.problems) == 3
     assert "not XML" in report.problems[0] and "<rss>" in report.problems[1]
     assert "HTTP 404" in report.problems[2]
+
+
+def test_a_304_revisit_carries_the_digest_of_the_payload_it_stands_for(home, site):
+    _, mirror = site
+    first = _watch(home, mirror, ["investors.html"]).rows[0]
+    again = _watch(home, mirror, ["investors.html"]).rows[0]
+    assert again["status"] == 304 and again["record_type"] == "revisit"
+    assert again["digest"] == first["digest"] == again["previous_digest"]
