@@ -23,7 +23,7 @@ apt:
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[dev]' 2>&1 | $(QUIET)
-	$(PY) -c "import archive, prefect, pyarrow, isal, surt, warcio, duckdb, tantivy, pypdfium2, reportlab, rapidfuzz"
+	$(PY) -c "import archive, prefect, pyarrow, isal, surt, warcio, duckdb, tantivy, pypdfium2, reportlab, rapidfuzz, cloudevents, moto"
 	touch $@
 
 $(INTEROP)/.installed: requirements-interop.txt
@@ -46,6 +46,7 @@ bench: setup
 	$(PY) benchmarks/bench_catalog.py
 	$(PY) benchmarks/bench_documents.py
 	$(PY) benchmarks/bench_flows.py
+	$(PY) benchmarks/bench_gaps.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP) salvage-data salvage-data-replica .pytest_cache
