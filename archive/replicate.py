@@ -396,12 +396,21 @@ class _Run:
         else:
             self._send(name, path, "archive", exp.sha256)
 
+    def _state(self, path: Path) -> tuple[dict | None, int | None, os.stat_result]:
+        """The manifest entry, the replica's size, and our file's stat."""
+        name = self.home.relative(path)
+        return self.files.get(name), self.there.get(name), path.stat()
+
+    @staticmethod
+    def _untouched(entry: dict | None, there: int | None, stat: os.stat_result) -> bool:
+        """Sent before and not touched since: same size there and here, same mtime."""
+        return (entry is not None and there == entry["bytes"] == stat.st_size
+                and entry.get("mtime_ns") == stat.st_mtime_ns)
+
     def catalog(self, path: Path, exp: Expected | None) -> None:
         """A derived table's batch file: immutable, sent once; its digest goes to the chain."""
-        name = self.home.relative(path)
-        entry, there, stat = self.files.get(name), self.there.get(name), path.stat()
-        if (entry is not None and there == entry["bytes"] == stat.st_size
-                and entry.get("mtime_ns") == stat.st_mtime_ns):
+        name, (entry, there, stat) = self.home.relative(path), self._state(path)
+        if self._untouched(entry, there, stat):
             self.report.skipped += 1
             return
         recorded = exp.sha256 if exp is not None else None
@@ -441,10 +450,8 @@ class _Run:
         new version — one a `reindex` event since the last copy explains — replaces the
         replica's, whose bytes are set aside under `superseded/`; an unexplained change is a
         problem, and the replica's copy is kept."""
-        name = self.home.relative(path)
-        entry, there, stat = self.files.get(name), self.there.get(name), path.stat()
-        if (entry is not None and there == entry["bytes"] == stat.st_size
-                and entry.get("mtime_ns") == stat.st_mtime_ns):
+        name, (entry, there, stat) = self.home.relative(path), self._state(path)
+        if self._untouched(entry, there, stat):
             self.report.skipped += 1
             return
         ours = _sha256(path)

@@ -937,3 +937,15 @@ def main() -> int:
 
 if __name__ == "__main__":
     sys.exit(main())
+
+
+def median_time(fn, runs: int) -> tuple[float, object]:
+    """The median wall time of `runs` calls of `fn`, and the last call's result."""
+    import statistics
+
+    times, result = [], None
+    for _ in range(runs):
+        started = time.perf_counter()
+        result = fn()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times), result

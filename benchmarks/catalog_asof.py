@@ -10,7 +10,6 @@ group-by and join, then a group-by count). Goal: under 1 s.
 from __future__ import annotations
 
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -22,6 +21,9 @@ import pyarrow.dataset as ds
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_archive import median_time  # noqa: E402
 
 from storage.query import Catalog  # noqa: E402
 from storage.schemas import FILINGS  # noqa: E402
@@ -77,15 +79,6 @@ def baseline(catalog: Path, as_of: datetime) -> dict[str, int]:
                     strict=True))
 
 
-def _timed(fn, runs: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
-
-
 def run(quick: bool = False) -> dict:
     rows, batches, runs = (100_000, 10, 3) if quick else (1_000_000, 50, 5)
     with tempfile.TemporaryDirectory(prefix="salvage-asof-") as tmp:
@@ -93,8 +86,8 @@ def run(quick: bool = False) -> dict:
         t0 = time.perf_counter()
         as_of = build(catalog, rows, batches)
         built = time.perf_counter() - t0
-        ours_s, ours = _timed(lambda: Catalog(catalog, as_of).query(SQL), runs)
-        base_s, base = _timed(lambda: baseline(catalog, as_of), runs)
+        ours_s, ours = median_time(lambda: Catalog(catalog, as_of).query(SQL), runs)
+        base_s, base = median_time(lambda: baseline(catalog, as_of), runs)
         ours_counts = dict(zip(ours["form_type"].to_pylist(), ours["n"].to_pylist(), strict=True))
         same = ours_counts == base
         total = Catalog(catalog).query("SELECT count(*) FROM filings_history").column(0)[0]

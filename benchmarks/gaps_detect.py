@@ -16,7 +16,6 @@ Goal: the whole call under 2 s, and faster than the baseline.
 from __future__ import annotations
 
 import hashlib
-import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +26,9 @@ import pyarrow as pa
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_archive import median_time  # noqa: E402
 
 from archive.edgar import captured_accessions  # noqa: E402
 from archive.home import Home  # noqa: E402
@@ -124,15 +126,6 @@ def baseline(home: Home) -> set[str]:
     return expected - captured_accessions(home)
 
 
-def _timed(fn, runs: int) -> tuple[float, object]:
-    times, result = [], None
-    for _ in range(runs):
-        t0 = time.perf_counter()
-        result = fn()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times), result
-
-
 def run(quick: bool = False) -> dict:
     filings, runs = (100_000, 3) if quick else (1_000_000, 3)
     with tempfile.TemporaryDirectory(prefix="salvage-gaps-") as tmp:
@@ -140,10 +133,10 @@ def run(quick: bool = False) -> dict:
         t0 = time.perf_counter()
         now = build(home, filings)
         built = time.perf_counter() - t0
-        missing_s, missing = _timed(
+        missing_s, missing = median_time(
             lambda: detect_gaps(home, now=now, checks=("filing.missing",)), runs)
-        whole_s, whole = _timed(lambda: detect_gaps(home, now=now), runs)
-        base_s, base = _timed(lambda: baseline(home), runs)
+        whole_s, whole = median_time(lambda: detect_gaps(home, now=now), runs)
+        base_s, base = median_time(lambda: baseline(home), runs)
     ours = {f.entity for f in missing.findings}
     same = ours == base
     archived = filings - len(base)
