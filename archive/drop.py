@@ -182,7 +182,8 @@ class Found:
     sidecar: Path | None = None
 
 
-def _partial(name: str) -> bool:
+def partial_name(name: str) -> bool:
+    """Hidden, temporary or still-being-copied names (`.x`, `~x`, `x.part`, `x.tmp`...)."""
     return name.startswith((".", "~")) or name.lower().endswith(PARTIAL_SUFFIXES)
 
 
@@ -208,7 +209,7 @@ def find_drops(folder: Path, settle_seconds: float = SETTLE_SECONDS
         st = entry.stat(follow_symlinks=False)
         if stat.S_ISDIR(st.st_mode):
             continue
-        if _partial(entry.name):
+        if partial_name(entry.name):
             partial.add(_unpartial(entry.name))
             if entry.name != LOCK_NAME:
                 skipped.append({"name": entry.name, "reason": "hidden or partial file"})
@@ -524,7 +525,8 @@ def _merge(prior: dict | None, row: dict) -> dict:
     return {**row, **kept}
 
 
-def _suffixed(name: str, n: int) -> str:
+def suffixed(name: str, n: int) -> str:
+    """`name` with `-n` before its extension (n = 0: unchanged): a free name for a copy."""
     if n == 0:
         return name
     stem, dot, ext = name.rpartition(".")
@@ -536,7 +538,7 @@ def _destinations(target: Path, drop: ArchivedDrop, taken: set[str]) -> tuple[Pa
     name = drop.path.name
     side = drop.sidecar.name if drop.sidecar else None
     for n in count():
-        dest = _suffixed(name, n)
+        dest = suffixed(name, n)
         dest_side = None
         if side is not None:
             dest_side = dest + SIDECAR_SUFFIX if side == name + SIDECAR_SUFFIX \
@@ -548,7 +550,7 @@ def _destinations(target: Path, drop: ArchivedDrop, taken: set[str]) -> tuple[Pa
     raise AssertionError("unreachable")
 
 
-def _move(src: Path, dest: Path) -> None:
+def move_no_clobber(src: Path, dest: Path) -> None:
     """Rename within one filesystem, never over an existing file."""
     if dest.exists():
         raise FileExistsError(f"{dest} exists: nothing is ever overwritten")
@@ -596,8 +598,8 @@ def settle_drops(home: Home, drops: list[ArchivedDrop], processed: Path,
     for drop, row, dest, dest_side in plans:
         try:
             if drop.sidecar is not None and dest_side is not None:
-                _move(drop.sidecar, dest_side)
-            _move(drop.path, dest)
+                move_no_clobber(drop.sidecar, dest_side)
+            move_no_clobber(drop.path, dest)
         except OSError as exc:
             report.failed.append({"name": drop.path.name, "error": f"archived, but not moved to "
                                   f"{dest}: {exc}; the next scan moves it"})

@@ -677,6 +677,212 @@ def drop_tie(
         out.print(f"tied {row['original_name']} ({row['sha256'][:16]}) to {row['accession']}")
 
 
+# -- book: order books from market-data feeds -----------------------------------------------------
+
+book_app = typer.Typer(no_args_is_help=True, help="Order books from market-data feeds (LOBSTER, "
+                       "Databento MBO): import them, the book at any moment, replay.")
+app.add_typer(book_app, name="book")
+
+
+def _price(value: int | None, scale: int) -> str:
+    from decimal import Decimal
+
+    return "" if value is None else f"{Decimal(value) / Decimal(scale or 1):f}"
+
+
+@book_app.command("import")
+def book_import(
+    ctx: typer.Context,
+    files: Annotated[list[Path], typer.Argument(help="Feed files (a LOBSTER message file takes "
+                                                     "its orderbook file beside it along).")],
+    fmt: Annotated[str, typer.Option("--format", help="lobster or mbo.")],
+    venue: Annotated[str | None, typer.Option(
+        "--venue", help="The venue (a MIC, e.g. XNAS) when the feed does not say.")] = None,
+    symbol: Annotated[str | None, typer.Option(
+        "--symbol", help="The symbol (LOBSTER: else from the file name; MBO: keep only this "
+                         "one, by symbol or instrument_id).")] = None,
+    day: Annotated[str | None, typer.Option(
+        "--date", help="The trading day, YYYY-MM-DD (LOBSTER: else from the file name).")] = None,
+    checkpoint_every: Annotated[int, typer.Option(
+        "--checkpoint-every", help="Events between two full-book checkpoints.")] = 25_000,
+    as_json: JsonOpt = False,
+) -> None:
+    """Archive feed files in the WARCs (urn:salvage:feed:<sha256>), store their events in
+    partitioned Parquet with a book checkpoint every N events, record them in `book_files`.
+    Importing the same bytes again does nothing."""
+    from datetime import date as Date
+
+    from orderbook.store import import_feeds
+
+    try:
+        trading_day = Date.fromisoformat(day) if day else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"{day!r} is not a date like 2012-06-21",
+                                 param_hint="--date") from exc
+    report = import_feeds(_home(ctx), files, fmt, venue=venue, symbol=symbol, day=trading_day,
+                          checkpoint_every=checkpoint_every,
+                          settings=ctx.obj.config.capture_settings())
+    if as_json:
+        _print_json(report.as_dict())
+    else:
+        table = Table("file", "sha256", "symbol", "date", "events", "checkpoints", "errors", "note")
+        for f in report.files:
+            note = "already imported" if f.already else (f.error_type or "")
+            for s in f.symbols or [{}]:
+                table.add_row(escape(f.name), (f.sha256 or "")[:12], s.get("symbol") or "-",
+                              str(s.get("date") or ""), f"{s.get('events', 0):,}",
+                              str(s.get("checkpoints", 0)), f"{f.error_count:,}", note)
+        out.print(table)
+        already = sum(f.already for f in report.files)
+        failed = sum(not f.ok for f in report.files)
+        out.print(f"{len(report.files) - already - failed} imported, {already} already imported "
+                  f"(nothing done), {failed} failed")
+    for f in report.files:
+        for e in f.errors[:20]:
+            err.print(f"[yellow]{escape(f.name)}[/] line {e['line']}: {escape(e['reason'])}",
+                      soft_wrap=True)
+        if f.error_count > 20:
+            err.print(f"  … {f.error_count - 20:,} more (`salvage query \"SELECT errors FROM "
+                      f"book_files WHERE sha256 = '{f.sha256}'\"`)")
+        if f.error:
+            err.print(f"[red]{escape(f.error_type or 'error')}[/] {escape(f.name)}: "
+                      f"{escape(f.error)}", soft_wrap=True)
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@book_app.command("at")
+def book_at_(
+    ctx: typer.Context,
+    symbol: Annotated[str, typer.Argument(help="The symbol, e.g. AAPL.")],
+    moment: Annotated[str, typer.Argument(
+        metavar="TIME", help="ISO 8601, up to nanoseconds (no offset: UTC), e.g. "
+                             "2012-06-21T13:30:05.123456789Z, or ns since the epoch.")],
+    depth: Annotated[int, typer.Option("--depth", help="Levels per side.")] = 10,
+    venue: Annotated[str | None, typer.Option("--venue", help="Only this venue's feeds.")]
+    = None,
+    sha256: Annotated[str | None, typer.Option(
+        "--file", help="Only the feed file with this sha256 (or a prefix of it).")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The book of SYMBOL at TIME: the nearest checkpoint, then the stored events up to TIME."""
+    from orderbook.at import book_at
+
+    if depth < 1:
+        raise typer.BadParameter("give a depth of at least 1", param_hint="--depth")
+    found = book_at(_home(ctx), symbol, moment, depth=depth, venue=venue, sha256=sha256)
+    if as_json:
+        _print_json(found.as_dict())
+        return
+    data = found.as_dict()
+    out.print(f"{found.symbol} {found.venue} at {data['at']}: last event {data['ts']} "
+              f"(event {found.events:,} of {found.original_name}, "
+              f"{found.replayed:,} replayed from checkpoint {found.checkpoint_event:,})",
+              markup=False, highlight=False)
+    table = Table("orders", "bid size", "bid", "ask", "ask size", "orders")
+    scale = found.price_scale
+    for j in range(max(len(found.bids), len(found.asks))):
+        bid = found.bids[j] if j < len(found.bids) else None
+        ask = found.asks[j] if j < len(found.asks) else None
+        table.add_row(str(bid["orders"]) if bid else "", f"{bid['size']:,}" if bid else "",
+                      _price(bid["price"], scale) if bid else "",
+                      _price(ask["price"], scale) if ask else "",
+                      f"{ask['size']:,}" if ask else "", str(ask["orders"]) if ask else "")
+    out.print(table)
+
+
+@book_app.command("gaps")
+def book_gaps_(
+    ctx: typer.Context,
+    silence: Annotated[float, typer.Option(
+        "--silence", help="Seconds without an event in trading hours that make a gap.")] = 60.0,
+    whole_channel: Annotated[bool, typer.Option(
+        "--whole-channel", help="The files hold whole channels: check sequence numbers.")]
+    = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """Gaps in the stored books: silences, crossed or locked books, MAYBE_BAD_BOOK, sequence
+    holes, missing trading days (the `detect-gaps` flow turns them into incidents)."""
+    from datetime import timedelta
+
+    from orderbook.gaps import book_gaps
+
+    report = book_gaps(_home(ctx), silence=timedelta(seconds=silence),
+                       whole_channel=whole_channel)
+    if as_json:
+        _print_json({"files": report.files, "events": report.events,
+                     "findings": [_finding(f) for f in report.findings],
+                     "not_checkable": report.not_checkable})
+        return
+    out.print(f"{report.files} files, {report.events:,} events checked: "
+              f"{len(report.findings)} gaps")
+    for f in report.findings:
+        out.print(f"  {f.type:<24} {f.subject}", markup=False, highlight=False)
+    for note in report.not_checkable:
+        err.print(f"[yellow]not checked[/] {escape(note)}")
+
+
+def _finding(f: Any) -> dict:
+    return {"type": f.type, "key": f.key, "entity": f.entity, "period": f.period,
+            "subject": f.subject, "window_start": f.window_start, "window_end": f.window_end,
+            "evidence": f.evidence}
+
+
+@book_app.command("replay")
+def book_replay(
+    file: Annotated[Path, typer.Argument(help="A LOBSTER message file or a Databento MBO CSV.")],
+    out_path: Annotated[Path, typer.Option(
+        "-o", "--out", help="OUT.csv (+ OUT.csv.meta.json), OUT.parquet or OUT.arrow.")],
+    fmt: Annotated[str | None, typer.Option(
+        "--format", help="lobster or mbo (default: from the name or the first line).")] = None,
+    depth: Annotated[int, typer.Option("--depth", help="Levels per side in each row.")] = 10,
+    symbol: Annotated[str | None, typer.Option(
+        "--symbol", help="MBO: the instrument to replay (symbol or instrument_id).")] = None,
+    book: Annotated[Path | None, typer.Option(
+        "--book", help="LOBSTER: the orderbook file (default: the one beside FILE).")] = None,
+    no_book: Annotated[bool, typer.Option(
+        "--no-book", help="LOBSTER: start from an empty book, use no orderbook file.")] = False,
+    day: Annotated[str | None, typer.Option(
+        "--date", help="LOBSTER: the trading day, YYYY-MM-DD (else from the file name).")]
+    = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """The top DEPTH levels after every event of FILE, one row per event in input order: ts,
+    ask_price_1, ask_size_1, bid_price_1, bid_size_1, ... (prices in the feed's integer units)."""
+    from datetime import date as Date
+
+    from orderbook.events import FeedError
+    from orderbook.replay import open_feed, replay, write_replay
+
+    if depth < 1:
+        raise typer.BadParameter("give a depth of at least 1", param_hint="--depth")
+    if fmt is not None and fmt not in ("lobster", "mbo"):
+        raise typer.BadParameter("choose lobster or mbo", param_hint="--format")
+    try:
+        trading_day = Date.fromisoformat(day) if day else None
+    except ValueError as exc:
+        raise typer.BadParameter(f"{day!r} is not a date like 2012-06-21",
+                                 param_hint="--date") from exc
+    try:
+        feed = open_feed(file, fmt, symbol=symbol, date=trading_day)
+        result = replay(feed, depth, book_file=book, symbol=symbol, use_book=not no_book)
+        write_replay(result, out_path)
+    except (FeedError, SalvageError) as exc:
+        err.print(f"[red]cannot replay[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(1) from exc
+    if as_json:
+        _print_json({"out": str(out_path), "format": result.info.format,
+                     "symbol": result.info.symbol, "price_scale": result.info.price_scale,
+                     "depth": depth, "counts": result.counts,
+                     "errors": [e.as_dict() for e in result.errors]})
+        return
+    out.print(result.summary(), markup=False, highlight=False, soft_wrap=True)
+    for e in result.errors[:20]:
+        err.print(f"[yellow]line {e.line}[/] {escape(e.reason)}", soft_wrap=True)
+    if len(result.errors) > 20:
+        err.print(f"  … {len(result.errors) - 20:,} more in the output's metadata")
+
+
 # -- incidents ------------------------------------------------------------------------------------
 
 incidents_app = typer.Typer(help="Data-gap incidents: list them (--open, --json), acknowledge, "

@@ -354,6 +354,20 @@ class DropConfig:
 
 
 @dataclass(frozen=True)
+class FeedsConfig:
+    """[feeds]: a folder of market-data files (LOBSTER pairs, Databento MBO CSV) imported into
+    the order-book store, then moved aside. `folder` is relative to the home."""
+
+    folder: Path = _key(Path("feeds"), _path)
+    processed: Path = _key(Path("processed"), _path)
+    venue: str = _key("", _text)  # "" = unknown (LOBSTER files do not say)
+    settle_seconds: float = _key(2.0, _number(positive=False), _env_number)
+    checkpoint_every: int = _key(100_000, _whole(1), _env_number)
+    silence_seconds: float = _key(60.0, _number(positive=True), _env_number)  # a time gap
+    whole_channel: bool = _key(False, _flag, _env_flag)  # files hold whole channels (sequences)
+
+
+@dataclass(frozen=True)
 class SchedulesConfig:
     """[schedules]: when each flow runs: a cron expression (in `timezone`), an interval in
     seconds, or False (never)."""
@@ -364,9 +378,11 @@ class SchedulesConfig:
     drop: str | int | bool = _key(300, _schedule, _env_schedule)
     extract: str | int | bool = _key(600, _schedule, _env_schedule)
     gaps: str | int | bool = _key(3600, _schedule, _env_schedule)  # also after every ingest
+    feeds: str | int | bool = _key(300, _schedule, _env_schedule)
 
     def as_dict(self) -> dict[str, str | int | bool]:
-        """Each flow's schedule by name (edgar, watch, drop, extract, gaps); False: never."""
+        """Each flow's schedule by name (edgar, watch, drop, extract, gaps, feeds); False:
+        never."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "timezone"}
 
 
@@ -530,8 +546,8 @@ class ReplicaConfig:
 
 _SECTIONS: dict[str, type] = {
     "capture": CaptureConfig, "warc": WarcConfig, "edgar": EdgarConfig, "watch": WatchConfig,
-    "drop": DropConfig, "schedules": SchedulesConfig, "incidents": IncidentsConfig,
-    "prefect": PrefectConfig, "replica": ReplicaConfig,
+    "drop": DropConfig, "feeds": FeedsConfig, "schedules": SchedulesConfig,
+    "incidents": IncidentsConfig, "prefect": PrefectConfig, "replica": ReplicaConfig,
 }
 
 
@@ -547,6 +563,7 @@ class Config:
     edgar: EdgarConfig = field(default_factory=EdgarConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
     drop: DropConfig = field(default_factory=DropConfig)
+    feeds: FeedsConfig = field(default_factory=FeedsConfig)
     schedules: SchedulesConfig = field(default_factory=SchedulesConfig)
     incidents: IncidentsConfig = field(default_factory=IncidentsConfig)
     prefect: PrefectConfig = field(default_factory=PrefectConfig)

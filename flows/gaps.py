@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from prefect import flow, task
@@ -77,6 +77,18 @@ def find_fixity_gaps(home: str) -> list[Finding]:
     return fixity_findings(s.home, s.config.replica.uri or None,
                            access_key=s.config.secret("replica_access_key_id"),
                            secret_key=s.config.secret("replica_secret_access_key"))
+
+
+@task(name="find-book-gaps", cache_policy=NONE)
+def find_book_gaps(home: str) -> tuple[list[Finding], list[str]]:
+    """Silences, crossed and locked books, MAYBE_BAD_BOOK, sequence holes, missing days."""
+    from orderbook.gaps import book_gaps
+
+    s = setup(home)
+    feeds = s.config.feeds
+    report = book_gaps(s.home, silence=timedelta(seconds=feeds.silence_seconds),
+                       whole_channel=feeds.whole_channel)
+    return report.findings, report.not_checkable
 
 
 @task(name="find-pipeline-gaps", cache_policy=NONE)
@@ -197,13 +209,15 @@ def deliver_incidents(home: str) -> dict:
 
 @flow(name="detect-gaps", log_prints=True)
 def detect_gaps(recover: bool = True, home: str | None = None) -> dict:
-    """Find every gap (filings, pages, our own store, the pipeline), open one incident per new
-    gap, rebuild what the archives hold (with `recover`), and deliver the incidents."""
+    """Find every gap (filings, pages, order books, our own store, the pipeline), open one
+    incident per new gap, rebuild what the archives hold (with `recover`), and deliver the
+    incidents."""
     started = time.perf_counter()
     s = setup(home, repair=True)
     root, now = str(s.home.root), datetime.now(UTC)
     catalog, extra = find_catalog_gaps(root, now)
-    findings = catalog + find_fixity_gaps(root) + find_pipeline_gaps(root, now)
+    books, not_checkable = find_book_gaps(root)
+    findings = catalog + books + find_fixity_gaps(root) + find_pipeline_gaps(root, now)
     raised = raise_incidents(root, findings, now)
     recovered = recover_incidents(root) if recover else {"attempted": 0, "outcome": {}}
     delivered = deliver_incidents(root)
@@ -212,7 +226,8 @@ def detect_gaps(recover: bool = True, home: str | None = None) -> dict:
         by_type[f.type] = by_type.get(f.type, 0) + 1
     summary: dict[str, Any] = {
         "findings": len(findings), **{f"found {k}": v for k, v in sorted(by_type.items())},
-        **extra, "opened": len(raised["opened"]), "cleared": len(raised["cleared"]),
+        **extra, "book_checks_not_possible": len(not_checkable),
+        "opened": len(raised["opened"]), "cleared": len(raised["cleared"]),
         "recovery_attempts": recovered["attempted"],
         "delivered": len(delivered["delivered"]),
         "dead_lettered": len(delivered["dead_lettered"]),

@@ -164,6 +164,35 @@ def scan_drop_folder(home: str, folder: str | None) -> dict:
             + [f"{f['name']}: {f['error']}" for f in report.failed]}
 
 
+@task(name="import-feed-files", cache_policy=NONE)
+def import_feed_files(home: str, folder: str | None) -> dict:
+    """Import the settled market-data files of the feed folder (one batch per format), then
+    move them to `processed/<date>/`."""
+    from orderbook.feedfolder import find_feeds, move_processed
+    from orderbook.store import import_feeds
+
+    s = setup(home)
+    feeds = s.config.feeds
+    where = Path(folder) if folder else s.home.root / feeds.folder
+    found = find_feeds(where, feeds.settle_seconds)
+    summary: dict[str, Any] = {"files": 0, "events": 0, "errors": 0, "problems": [],
+                               "left": found.left}
+    for fmt, paths in sorted(found.by_format.items()):
+        report = import_feeds(s.home, paths, fmt, venue=feeds.venue or None,
+                              checkpoint_every=feeds.checkpoint_every, settings=s.capture)
+        summary["files"] += len(report.files)
+        summary["events"] += sum(x["events"] for f in report.files for x in f.symbols)
+        summary["errors"] += sum(f.error_count for f in report.files)
+        summary["problems"] += [f"{f.name}: {f.error}" for f in report.files if f.error]
+        summary["problems"] += [f"{f.name} line {e['line']}: {e['reason']}"
+                                for f in report.files for e in f.errors[:20]]
+        failed = {Path(x).name for f in report.files if not f.ok  # stay: retried next run
+                  for x in (f.path, f.companion) if x}
+        move_processed([p for p in paths if p.exists() and p.name not in failed],
+                       where / feeds.processed)
+    return summary
+
+
 @task(name="extract-catalog", cache_policy=NONE)
 def extract_catalog(home: str) -> dict:
     """Extract every capture not yet extracted into the catalog (and the search index)."""
@@ -284,6 +313,24 @@ def ingest_drop(folder: str | None = None, extract: bool = True, detect: bool = 
         summary |= {"extracted": extracted["extracted"], "quarantined": extracted["quarantined"]}
     summary["seconds"] = round(time.perf_counter() - started, 2)
     artifact("ingest-drop", "Drop folder", summary, report["files"])
+    return {**report, **summary, **after_ingest(root, detect)}
+
+
+@flow(name="ingest-feeds", log_prints=True)
+def ingest_feeds(folder: str | None = None, detect: bool = True,
+                 home: str | None = None) -> dict:
+    """Import the market-data files of the feed folder (default: `<home>/feeds`): raw bytes to
+    the WARCs, events to the partitioned order-book store with checkpoints; then move them to
+    `processed/` and look for gaps in the books."""
+    started = time.perf_counter()
+    s = setup(home, repair=True)
+    root = str(s.home.root)
+    report = import_feed_files(root, folder)
+    emit(s.home, "feeds", report)
+    summary = {k: v for k, v in report.items() if not isinstance(v, list)}
+    summary["seconds"] = round(time.perf_counter() - started, 2)
+    artifact("ingest-feeds", "Market-data feeds", summary,
+             [{"problem": p} for p in report["problems"]] + report["left"])
     return {**report, **summary, **after_ingest(root, detect)}
 
 

@@ -16,7 +16,8 @@ from storage.query import Catalog
 
 log = logging.getLogger("salvage.flows")
 
-SALVAGE_FLOWS = ("ingest-edgar", "ingest-pages", "ingest-drop", "extract-pending", "detect-gaps")
+SALVAGE_FLOWS = ("ingest-edgar", "ingest-pages", "ingest-drop", "extract-pending", "detect-gaps",
+                 "ingest-feeds")
 STALLED_AFTER = timedelta(hours=2)
 """A scheduled run not finished this long after its expected start has stalled."""
 LOOKBACK = timedelta(days=7)

@@ -112,7 +112,7 @@ def deployments(home: Home, schedules: dict[str, object], timezone: str) -> list
     from flows.registry import FLOWS
 
     names = {"edgar": "ingest-edgar", "watch": "ingest-pages", "drop": "ingest-drop",
-             "extract": "extract-pending", "gaps": "detect-gaps"}
+             "extract": "extract-pending", "gaps": "detect-gaps", "feeds": "ingest-feeds"}
     made = []
     for key, flow_name in names.items():
         spec = schedules.get(key)

@@ -1,1 +1,89 @@
-"""Market-data feeds, the book engine, gap detection and book reconstruction (later issues)."""
+"""Market-data feeds, the book engine and replay; archive/import, checkpoints and `book at`
+(store.py) and book gaps (gaps.py) build on them. Nothing here imports Prefect.
+
+The API (a contract: add to it, never rename):
+
+orderbook.events
+    ADD, REDUCE, DELETE, MODIFY, CLEAR, TRADE, HALT, NONE = 1, 2, 3, 4, 5, 6, 7, 0  (uint8)
+    BID, ASK, NO_SIDE = 1, -1, 0                                                     (int8)
+    F_LAST=128, F_TOB=64, F_SNAPSHOT=32, F_MBP=16, F_BAD_TS_RECV=8, F_MAYBE_BAD_BOOK=4
+    EVENTS: pa.Schema   ts int64 (ns since epoch, UTC, not null), ts_event int64 (nullable),
+        action uint8, side int8, price int64 (feed units, nullable), size int64, order_id uint64,
+        flags uint8, sequence int64 (null when none), channel int32 (nullable), line int64
+        (1-based line in the source file), raw_action string ('1'..'7' or 'A','C','M','R','T',
+        'F','N'), instrument_id uint32 (nullable; MBO only)
+    level_columns(depth) -> ["ask_price_1", "ask_size_1", "bid_price_1", "bid_size_1", ...]
+    book_rows_schema(depth, metadata=None) -> pa.Schema   ts int64 + the level columns (int64,
+        null for an empty level); metadata keys salvage.price_scale, salvage.depth, ...
+    FeedInfo(format "lobster"|"mbo", price_scale 10_000|1_000_000_000, symbol, venue, date)
+        frozen; .as_metadata() -> dict[str, str]
+    FeedError(SalvageError)(line, reason, path=None): .line (1-based, 0 = whole file), .reason,
+        .as_dict(); subclasses MalformedRow (skipped row), RejectedEvent (well-formed event the
+        book cannot apply), UnreadableFeed (nothing readable: CLI exits 1), MixedInstruments
+    Feed: .info, .path, .batch_rows, .errors (list[FeedError], filled while iterating, in the
+        order found: sort by .line), .blank_lines, .batches() -> Iterator[pa.RecordBatch]
+        (EVENTS; blocks of at most ~1 MB of text, parsed one ahead on a thread),
+        .symbols() -> pa.Table (instrument_id, symbol, events), .table() -> pa.Table (all)
+
+orderbook.lobster
+    read_lobster(path, *, date=None, symbol=None, batch_rows=1_000_000) -> Feed
+        date and symbol from SYMBOL_YYYY-MM-DD_start_end_message_N.csv when not given;
+        ts = the seconds after midnight, New York time (America/New_York via zoneinfo), in UTC ns;
+        ts_event = ts; sequence/channel/instrument_id null; flags 0. Types: 1 ADD, 2 REDUCE,
+        3 DELETE, 4 REDUCE (visible execution; raw_action '4'), 5 and 6 TRADE, 7 HALT.
+    read_lobster_book(path, depth=None) -> pa.Table   ask_price_1, ask_size_1, bid_price_1,
+        bid_size_1, ... (int64; padded levels ±9999999999 -> null price and size)
+    book_file_for(message_path) -> Path | None       the matching orderbook file beside it
+    parse_lobster_name(path) -> (symbol, date, level) | None
+    midnight_ns(date) -> int                          New York midnight in UTC ns
+    BookRows(path, depth=None, batch_rows=...)        the orderbook file streamed;
+        .depth, .errors, .rows_for(lines: np.ndarray ascending) -> pa.Table (level columns +
+        `present` bool), what Book.apply(book=...) takes
+
+orderbook.mbo
+    read_mbo(path, *, symbol=None, batch_rows=1_000_000) -> Feed    Databento MBO CSV;
+        ts = ts_recv, ts_event = ts_event (integer ns or ISO 8601), price in 1e-9 units (integer
+        or decimal string); symbol filters by the symbol column or, all digits, instrument_id.
+        A -> ADD, C -> REDUCE, M -> MODIFY, R -> CLEAR, T/F -> TRADE, N -> NONE; B/A/N sides.
+        MboFeed.for_symbol(symbol) -> MboFeed; .seen_instruments, .seen_symbols (after a pass)
+
+orderbook.engine
+    Book(depth=10, price_scale=1)          one instrument's book; state in numpy arrays
+        .apply(batch, book=None) -> pa.RecordBatch   ts + level columns, one row per event;
+            `book`: optional table/batch of orderbook rows aligned with the batch (row k = the
+            state after event k, LOBSTER's file) that supplies levels entering from beyond the
+            known depth and corrects mismatches (both counted)
+        .levels(depth=None) -> pa.Table   side int8, level int32 (1 = best), price, size,
+            orders int32 (known resting orders) — bids then asks, best first
+        .checkpoint() -> Checkpoint;  Book.from_checkpoint(cp, depth) -> Book
+        .counts: dict[str, int]   events, rows, adds, reduces, deletes, modifies, clears,
+            trades, halts, unknown_order_fallbacks, unknown_orders_ignored, duplicates, rejected,
+            levels_supplied_by_book_file, book_mismatches, book_rows_missing, crossed, locked
+            (rows), snapshot_events, maybe_bad_book (flagged events)
+        .ts: int (ts of the last event applied), .events: int, .errors: list[RejectedEvent]
+        .schema: book_rows_schema(depth)
+    Checkpoint(ts, events, orders: pa.Table, levels: pa.Table, known_bid=None, known_ask=None,
+               next_priority=0)
+        orders: order_id uint64, side int8, price int64, size int64, priority int64
+        levels: side int8, price int64, size int64, orders int32 (size may exceed the orders'
+            sum: quantity known only as a level, e.g. LOBSTER's seed row)
+        price_scale=1; .to_table() -> pa.Table (one table: kind 'order'|'level', side, price,
+        size, order_id, priority, orders; ts/events/known_*/next_priority in schema metadata);
+        Checkpoint.from_table(t)
+
+orderbook.replay
+    open_feed(path, fmt=None, *, symbol=None, date=None, batch_rows=...) -> Feed  (fmt guessed
+        from the name or the first line when None)
+    replay(feed, depth, *, book_file=None, symbol=None, use_book=True) -> ReplayResult
+        LOBSTER: the orderbook file beside the message file (or book_file) seeds the book (its
+        first row with the first message undone) and is passed to Book.apply. Counts add
+        started_empty, malformed_rows, blank_lines.
+    seed_checkpoint(first_batch, row: dict, depth_l, price_scale) -> Checkpoint  (the seed;
+        `_seed` is the same function)
+    ReplayResult: table (pa.Table, book_rows_schema), counts, errors (list[FeedError]), info,
+        depth; .summary() -> str
+    write_replay(result, out) -> None   .csv (header row; OUT.csv.meta.json sidecar with
+        price_scale, depth, counts, errors), .parquet / .arrow (same in schema metadata);
+        temp + fsync + rename; BadOutput(SalvageError) for another extension or a missing folder
+    read_replay(path) -> (pa.Table, dict metadata with price_scale, depth, counts)
+"""

@@ -29,6 +29,7 @@ CURRENT_KEYS: dict[str, tuple[str, ...]] = {
     "drops": ("sha256",),
     "recoveries": ("accession",),
     "deliveries": ("event_id", "sink"),
+    "book_files": ("sha256", "coalesce(symbol, '')"),
 }
 """The key whose latest row is the current one; tables not listed are plain ledgers."""
 
@@ -45,6 +46,20 @@ SELECT accession, form_type AS filing_form_type, filed_as_of, acceptance_time,
        filer.film_number, recorded_at
 FROM (SELECT *, unnest(filers) AS filer FROM filings)
 """
+
+TICKER_KEY = "upper(regexp_replace(trim({}), '[./ _]+', '-', 'g'))"
+"""How a feed symbol meets an EDGAR ticker: case, and the share-class separator (`BRK.B`,
+`BRK/B`, `BRK B` and EDGAR's `BRK-B` are one key)."""
+
+BOOK_ISSUERS_VIEW = f"""
+CREATE VIEW book_issuers AS
+SELECT b.venue, b.symbol, i.cik, i.name AS issuer_name, i.tickers, i.exchanges, i.recorded_at
+FROM (SELECT DISTINCT venue, symbol FROM book_files WHERE symbol IS NOT NULL) AS b
+JOIN issuers AS i
+  ON list_contains(list_transform(i.tickers, lambda t: {TICKER_KEY.format('t')}),
+                   {TICKER_KEY.format('b.symbol')})
+"""
+"""Every imported book symbol with the filer (issuers.cik) whose EDGAR tickers name it."""
 
 
 INCIDENT_VIEWS = ("""
@@ -105,6 +120,7 @@ class Catalog:
         for table, schema in TABLES.items():
             self._create_views(con, table, schema)
         con.execute(FILERS_VIEW)
+        con.execute(BOOK_ISSUERS_VIEW)
         for view in INCIDENT_VIEWS:
             con.execute(view)
         folder = str(self.path.resolve()) + "/"

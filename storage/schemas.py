@@ -380,6 +380,45 @@ RECOVERIES = _table(
     provenance=False,
 )
 
+# One row per (feed file, symbol) imported by `salvage book import` (orderbook/store.py); a file
+# that could not be read at all has one row with a null symbol and its error.
+FEED_ERROR = pa.struct([pa.field("line", pa.int64()), pa.field("reason", pa.string())])
+
+BOOK_FILES_VERSION = 1
+BOOK_FILES = _table(
+    "book_files",
+    BOOK_FILES_VERSION,
+    [
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("original_name", pa.string(), nullable=False),
+        pa.field("size", pa.int64(), nullable=False),
+        pa.field("format", pa.string(), nullable=False),
+        pa.field("venue", pa.string()),
+        pa.field("symbol", pa.string()),
+        pa.field("date", pa.date32()),
+        pa.field("events", pa.int64(), nullable=False),
+        pa.field("first_ts", pa.int64()),  # ns since the epoch, UTC, as the events' `ts`
+        pa.field("last_ts", pa.int64()),
+        pa.field("price_scale", pa.int64()),
+        pa.field("checkpoints", pa.int32()),
+        pa.field("checkpoint_every", pa.int64()),
+        pa.field("events_path", pa.string()),
+        pa.field("checkpoints_path", pa.string()),
+        pa.field("levels_path", pa.string()),
+        pa.field("error_count", pa.int64(), nullable=False),
+        pa.field("errors", pa.list_(FEED_ERROR)),
+        pa.field("error_type", pa.string()),
+        pa.field("uri", pa.string(), nullable=False),
+        pa.field("filename", pa.string()),
+        pa.field("offset", pa.int64()),
+        pa.field("record_id", pa.string()),
+        pa.field("companion_name", pa.string()),
+        pa.field("companion_sha256", pa.string()),
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ],
+    provenance=False,
+)
+
 TABLES: dict[str, pa.Schema] = {
     "captures": CAPTURES,
     "filings": FILINGS,
@@ -395,4 +434,5 @@ TABLES: dict[str, pa.Schema] = {
     "watch_events": WATCH_EVENTS,
     "incident_events": INCIDENT_EVENTS,
     "deliveries": DELIVERIES,
+    "book_files": BOOK_FILES,
 }

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -164,3 +165,26 @@ def test_a_flow_run_killed_half_way_is_finished_by_the_next(tmp_path, edgar):
     txts = query(home / "catalog", "SELECT url FROM captures WHERE url LIKE '%.txt' AND "
                  "status = 200 AND record_type = 'response'").to_pylist()
     assert len(txts) == 2  # each filing's complete submission captured once
+
+
+def test_ingest_feeds_imports_the_folder_and_finds_book_gaps(tmp_path):
+    from test_book_gaps import _troubled_day
+
+    from flows.ingest import ingest_feeds
+
+    home = Home(tmp_path / "home").ensure()
+    feeds = home.root / "feeds"
+    feeds.mkdir()
+    path = _troubled_day(datetime(2024, 3, 4).date()).write(feeds)  # a weekday of trouble
+    (feeds / "notes.txt").write_text("not a feed")
+    old = time.time() - 60
+    for p in feeds.iterdir():
+        os.utime(p, (old, old))
+    report = ingest_feeds(home=str(home.root))
+    assert report["files"] == 1 and report["events"] > 2000 and report["errors"] == 0
+    assert not path.exists() and list((feeds / "processed").rglob(path.name))
+    assert (feeds / "notes.txt").exists()  # not a feed: left alone, and said
+    types = query(home.catalog, "SELECT DISTINCT type FROM incidents WHERE type LIKE "
+                  "'orderbook.%' ORDER BY 1").column("type").to_pylist()
+    assert types == ["orderbook.bad_book", "orderbook.crossed", "orderbook.locked",
+                     "orderbook.time_gap"]

@@ -1,0 +1,898 @@
+"""Order-book feeds in the home: raw files in the WARCs, events in partitioned Parquet, checkpoints.
+
+Layout (described in docs/CATALOG.md):
+
+    books/events/venue=<v>/symbol=<s>/date=<YYYY-MM-DD>/<sha256>.parquet       events, feed order
+    books/levels/venue=<v>/symbol=<s>/date=<YYYY-MM-DD>/<sha256>.parquet       LOBSTER's book rows
+    books/checkpoints/venue=<v>/symbol=<s>/date=<YYYY-MM-DD>/<sha256>.parquet  full books
+    catalog/book_files/                          one row per (feed file, symbol): the commit mark
+
+`<sha256>` is the feed file's. Partition values are URI-encoded (pyarrow's hive default), so a
+symbol such as `BRK/B` stays one folder. One call of `import_feeds` takes a batch of files (the
+`ingest_feeds` flow calls it once per batch); each step is safe to repeat after a crash:
+
+1. every file is hashed; files whose bytes `book_files` already holds are done (a no-op);
+2. the others are archived as WARC `resource` records under `urn:salvage:feed:<sha256>`, with a
+   `metadata` record (name, size, mtime, format, venue, companion) concurrent to them; a LOBSTER
+   `..._orderbook_N.csv` given beside its `..._message_N.csv` is archived as that file's
+   companion. The WARC is closed (fsync'd, indexed, catalogued, audited) before anything else;
+   bytes the index already holds under their URN are not written twice;
+3. each file is parsed, streaming (`Feed.batches()`): the events of each symbol go through a
+   `ParquetWriter` into a temporary file (row groups of `ROW_GROUP_ROWS`, ts statistics) and
+   through an `engine.Book` that is checkpointed every `checkpoint_every` events and after the
+   last (orderbook/checkpoints.py). A LOBSTER file's orderbook rows seed the book and reconcile
+   it, as in replay, and are stored beside the events (`books/levels/`) so that `book at`
+   replays the same way. Every file is fsync'd and renamed into place at the end;
+4. its `book_files` rows are appended. Readers (`book at`, gap detection) use only files that have
+   a row, so a crash between 3 and 4 leaves files that the next import rewrites, identical.
+
+Bad input: rows the parser rejects are counted and listed (line, reason) in `book_files.errors`
+and the rest imported; a file that cannot be read at all keeps its WARC record and gets one row
+with a null symbol, its error and `error_type` (it is tried again by the next import).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import logging
+import os
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from archive import softerrors
+from archive.capture import CaptureSettings
+from archive.errors import SalvageError
+from archive.home import Home
+from archive.lookup import Index
+from archive.payload import read_headers
+from archive.records import new_record_id, warc_date
+from archive.repair import recover
+from archive.writer import WarcWriter
+from orderbook.checkpoints import CheckpointWriter
+from orderbook.engine import Book, Checkpoint
+from orderbook.events import EVENTS_VERSION, FeedError, FeedInfo
+from orderbook.lobster import BookRows, book_file_for, read_lobster
+from orderbook.mbo import read_mbo
+from orderbook.replay import seed_checkpoint
+from storage.atomic import fsync_dir
+from storage.query import Catalog
+from storage.tables import append_rows, catalog_lock, read_table
+
+log = logging.getLogger("salvage.books")
+
+URI_PREFIX = "urn:salvage:feed:"
+"""Feed files are archived under `urn:salvage:feed:<sha256 hex>`: one URI per distinct content,
+so two vendors' `AAPL_2012-06-21_message_10.csv` never share one, and a re-import is recognised."""
+CHECKPOINT_EVERY = 25_000
+"""Events between two full-book checkpoints of a stream (`--checkpoint-every`). On a 10M-event day
+with ~10,000 resting orders: `book at` p50 5 ms (11 ms at 100,000), checkpoints 12% of the events'
+bytes (benchmarks/books_at.py; docs/BENCHMARKS.md)."""
+ROW_GROUP_ROWS = 16_384
+"""Rows per row group of an events file: what a `ts` filter skips or reads at a time."""
+EVENTS_DICTIONARY = ("action", "side", "flags", "channel", "raw_action", "instrument_id")
+EVENTS_DELTA = ("ts", "ts_event", "price", "order_id", "sequence", "line")
+"""Parquet encodings of an events file: dictionaries for the few-valued columns, delta for the
+ordered or clustered integers (half the size of plain zstd, and twice as fast to read back)."""
+MAX_ERRORS = 1_000
+"""Bad rows listed per file in `book_files.errors` (`error_count` counts them all)."""
+LEVELS_VERSION = 1
+UNKNOWN_VENUE = "unknown"
+PARTITIONING = pa.schema([("venue", pa.string()), ("symbol", pa.string()),
+                          ("date", pa.date32())])
+READ_CHUNK = 1 << 20
+_LOBSTER_BOOK = re.compile(r"^(?P<stem>.+)_orderbook_(?P<levels>\d+)\.csv$", re.IGNORECASE)
+
+
+class BookStoreError(SalvageError):
+    """Feed files cannot be imported as given."""
+
+
+class UnknownFormat(BookStoreError):
+    """A feed format Salvage has no reader for."""
+
+
+class FeedChanged(BookStoreError):
+    """A feed file changed while it was imported (still being copied?)."""
+
+
+class FeedUnreadable(BookStoreError):
+    """Nothing in a feed file could be read (its bytes are archived all the same)."""
+
+
+# -- readers -------------------------------------------------------------------------------------
+
+
+def _lobster(path: Path, symbol: str | None, day: date | None) -> Any:
+    return read_lobster(path, date=day, symbol=symbol)
+
+
+def _mbo(path: Path, symbol: str | None, day: date | None) -> Any:
+    return read_mbo(path, symbol=symbol)
+
+
+READERS: dict[str, Callable[[Path, str | None, date | None], Any]] = {
+    "lobster": _lobster,
+    "mbo": _mbo,
+}
+"""Feed formats by name: a function (path, symbol, date) -> Feed (`info`, `batches()`, `errors`).
+A new format is one more entry."""
+
+
+# -- layout --------------------------------------------------------------------------------------
+
+
+def books_root(home: Home) -> Path:
+    return home.root / "books"
+
+
+def events_root(home: Home) -> Path:
+    return books_root(home) / "events"
+
+
+def checkpoints_root(home: Home) -> Path:
+    return books_root(home) / "checkpoints"
+
+
+def levels_root(home: Home) -> Path:
+    return books_root(home) / "levels"
+
+
+def feed_uri(sha256: str) -> str:
+    return URI_PREFIX + sha256
+
+
+def partition(venue: str, symbol: str, day: date) -> str:
+    """`venue=<v>/symbol=<s>/date=<YYYY-MM-DD>`, values URI-encoded as pyarrow's hive reads them."""
+    return (f"venue={quote(venue, safe='')}/symbol={quote(symbol, safe='')}/"
+            f"date={day.isoformat()}")
+
+
+def hive() -> ds.Partitioning:
+    return ds.partitioning(PARTITIONING, flavor="hive")
+
+
+def events_dataset(home: Home, paths: Iterable[Path | str] | None = None) -> ds.Dataset:
+    """The stored events as one pyarrow dataset, with `venue`, `symbol` and `date` columns from
+    the partition folders; `paths` (e.g. `book_files.events_path`, relative to the home) narrows it
+    to those files. Several files of one day may overlap (two vendors' copies of one feed): read
+    one file per (symbol, day) — `book_files` says which — rather than the whole partition."""
+    root = events_root(home)
+    if paths is None:
+        root.mkdir(parents=True, exist_ok=True)
+        return ds.dataset(root, format="parquet", partitioning=hive())
+    files = [str(home.root / p) for p in paths]
+    return ds.dataset(files, format="parquet", partitioning=hive(), partition_base_dir=str(root))
+
+
+@contextlib.contextmanager
+def _books_lock(home: Home) -> Iterator[None]:
+    """One import at a time per home (a flow run overlapping a hand-run import waits)."""
+    books_root(home).mkdir(parents=True, exist_ok=True)
+    with open(books_root(home) / ".lock", "a+b") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
+# -- the catalog ---------------------------------------------------------------------------------
+
+
+def book_files(home: Home, symbol: str | None = None, venue: str | None = None) -> list[dict]:
+    """The current `book_files` rows of stored streams (the latest per sha256 and symbol),
+    optionally of one symbol and venue; files that could not be read are left out."""
+    with catalog_lock(home.catalog):
+        table = read_table(home.catalog, "book_files")
+    mask = pc.is_valid(table["symbol"])
+    if symbol is not None:
+        mask = pc.and_(mask, pc.equal(table["symbol"], symbol))
+    if venue is not None:
+        mask = pc.and_(mask, pc.equal(table["venue"], venue))
+    table = table.filter(mask)
+    latest: dict[tuple[str, str], dict] = {}
+    for row in table.to_pylist():
+        key = (row["sha256"], row["symbol"])
+        if key not in latest or row["recorded_at"] >= latest[key]["recorded_at"]:
+            latest[key] = row
+    return sorted(latest.values(), key=lambda r: (r["symbol"], r["date"], r["first_ts"] or 0,
+                                                  r["sha256"]))
+
+
+def filers_for(home: Home, symbol: str, as_of: datetime | None = None) -> list[dict]:
+    """The filers (current `issuers` rows: cik, name, tickers, exchanges) whose EDGAR tickers
+    name `symbol` (`BRK.B`, `BRK/B` and `BRK-B` alike); the `book_issuers` view joins every
+    imported symbol the same way."""
+    from storage.query import TICKER_KEY
+
+    sql = (f"SELECT cik, name, tickers, exchanges, category, sic, sic_description FROM issuers "
+           f"WHERE list_contains(list_transform(tickers, lambda t: {TICKER_KEY.format('t')}), "
+           f"{TICKER_KEY.format('$symbol')}) ORDER BY cik")
+    with Catalog(home.catalog, as_of).connect() as con:
+        return con.sql(sql, params={"symbol": symbol}).to_arrow_table().to_pylist()
+
+
+# -- one stream: the events of one symbol of one file ----------------------------------------------
+
+
+@dataclass
+class Stored:
+    """What was stored of one symbol of one feed file (the variable part of its `book_files`
+    row)."""
+
+    symbol: str
+    venue: str
+    date: date
+    events: int
+    first_ts: int | None
+    last_ts: int | None
+    checkpoints: int
+    events_path: str
+    checkpoints_path: str
+    levels_path: str | None = None
+    errors: list[dict] = field(default_factory=list)
+    rejected: list[Any] = field(default_factory=list)
+    """The engine's RejectedEvent errors (well-formed events the book could not apply)."""
+
+
+
+def _day_of(ts: int) -> date:
+    return datetime.fromtimestamp(ts // 1_000_000_000, UTC).date()
+
+
+class _Parts:
+    """A Parquet file written in row groups of exactly `rows` rows (the last may be shorter) to a
+    temporary sibling, made durable and renamed into place by `close`."""
+
+    def __init__(self, path: Path, rows: int, metadata: dict[bytes, bytes],
+                 dictionary: tuple[str, ...] = (), delta: tuple[str, ...] = ()):
+        self.path, self.rows, self.metadata = path, rows, metadata
+        self.dictionary, self.delta = dictionary, delta
+        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        self._writer: pq.ParquetWriter | None = None
+        self._schema: pa.Schema | None = None
+        self._pending: list[pa.RecordBatch] = []
+        self._pending_rows = 0
+
+    def write(self, data: pa.RecordBatch | pa.Table) -> None:
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._schema = data.schema.with_metadata(self.metadata)
+            low = [f.name for f in self._schema if f.name in self.dictionary]
+            delta = {f.name: "DELTA_BINARY_PACKED" for f in self._schema
+                     if f.name in self.delta and pa.types.is_integer(f.type)}
+            self._writer = pq.ParquetWriter(self.tmp, self._schema, compression="zstd",
+                                            use_dictionary=low, column_encoding=delta or None,
+                                            write_statistics=True)
+        batches = data.to_batches() if isinstance(data, pa.Table) else [data]
+        self._pending += batches
+        self._pending_rows += data.num_rows
+        if self._pending_rows >= self.rows:
+            self._flush(final=False)
+
+    def _flush(self, final: bool) -> None:
+        assert self._writer is not None and self._schema is not None
+        table = pa.Table.from_batches(self._pending).cast(self._schema)
+        cut = table.num_rows if final else (table.num_rows // self.rows) * self.rows
+        if cut:
+            self._writer.write_table(table.slice(0, cut), row_group_size=self.rows)
+        rest = table.slice(cut)
+        self._pending = rest.to_batches()
+        self._pending_rows = rest.num_rows
+
+    def close(self) -> Path | None:
+        if self._writer is None:
+            return None
+        self._flush(final=True)
+        self._writer.close()
+        self._writer = None
+        with open(self.tmp, "rb") as fh:
+            os.fsync(fh.fileno())
+        os.replace(self.tmp, self.path)
+        fsync_dir(self.path.parent)
+        return self.path
+
+    def abandon(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.tmp.unlink(missing_ok=True)
+
+
+class _Stream:
+    """One symbol of one file: its events (and the feed's own book rows, when it comes with
+    them) in fixed row groups, and its book checkpointed every `every` events; `finish` makes
+    every file durable and renames it into place."""
+
+    def __init__(self, home: Home, venue: str, symbol: str, day: date, sha256: str,
+                 info: FeedInfo, every: int, row_group: int, with_levels: bool):
+        self.home, self.venue, self.symbol, self.day = home, venue, symbol, day
+        self.every = every
+        where = partition(venue, symbol, day)
+        source = {
+            b"salvage.source_sha256": sha256.encode(), b"salvage.format": str(info.format)
+            .encode(), b"salvage.venue": venue.encode(), b"salvage.symbol": symbol.encode(),
+            b"salvage.date": day.isoformat().encode(),
+            b"salvage.price_scale": str(info.price_scale).encode(),
+        }
+        self.events = _Parts(events_root(home) / where / f"{sha256}.parquet", row_group, {
+            b"salvage.table": b"book_events",
+            b"salvage.schema_version": str(EVENTS_VERSION).encode(), **source},
+            dictionary=EVENTS_DICTIONARY, delta=EVENTS_DELTA)
+        self.levels = _Parts(levels_root(home) / where / f"{sha256}.parquet", row_group, {
+            b"salvage.table": b"book_levels",
+            b"salvage.schema_version": str(LEVELS_VERSION).encode(), **source},
+            delta=("ts", "line")) if with_levels else None
+        self.checkpoints = CheckpointWriter(
+            checkpoints_root(home) / where / f"{sha256}.parquet", source)
+        self.book = Book(1, info.price_scale)
+        self.count = 0
+        self.first_ts: int | None = None
+        self.last_ts: int | None = None
+        self._run_start = 0  # index of the first event of the trailing run of equal ts
+        self.errors: list[dict] = []
+
+    def seed(self, checkpoint: Checkpoint) -> None:
+        """Start from a known book (LOBSTER's first row with its message undone), kept as the
+        checkpoint before the first event."""
+        self.book = Book.from_checkpoint(checkpoint, 1)
+        self.checkpoints.add(checkpoint, 0, checkpoint.ts, 0)
+
+    def add(self, batch: pa.RecordBatch, rows: pa.Table | None = None) -> None:
+        """Store events (and the feed's book `rows` after each, aligned) and apply them."""
+        if batch.num_rows == 0:
+            return
+        ts = batch.column("ts").to_numpy(zero_copy_only=False)
+        self._check_order(batch, ts)
+        self.events.write(batch)
+        if self.levels is not None and rows is not None:
+            self.levels.write(levels_table(batch, rows))
+        pos, n = 0, batch.num_rows
+        while pos < n:
+            take = min(n - pos, self.every - self.count % self.every)
+            self.book.apply(batch.slice(pos, take),
+                            book=rows.slice(pos, take) if rows is not None else None)
+            self._advance(ts[pos:pos + take])
+            pos += take
+            if self.count % self.every == 0:
+                self._checkpoint()
+
+    def _advance(self, ts: np.ndarray) -> None:
+        last = int(ts[-1])
+        other = np.flatnonzero(ts != last)
+        if len(other):
+            self._run_start = self.count + int(other[-1]) + 1
+        elif self.last_ts != last:
+            self._run_start = self.count
+        if self.first_ts is None:
+            self.first_ts = int(ts[0])
+        self.count += len(ts)
+        self.last_ts = last
+
+    def _checkpoint(self) -> None:
+        assert self.last_ts is not None
+        self.checkpoints.add(self.book.checkpoint(), self.count, self.last_ts,
+                             self.count - self._run_start)
+
+    def _check_order(self, batch: pa.RecordBatch, ts: np.ndarray) -> None:
+        """Events are stored in feed order; a `ts` going back is recorded (a reader selecting
+        by time assumes order), once per place."""
+        back = np.flatnonzero(np.diff(ts) < 0) + 1
+        if self.last_ts is not None and ts[0] < self.last_ts:
+            back = np.concatenate([[0], back])
+        if not len(back):
+            return
+        lines = batch.column("line").to_numpy(zero_copy_only=False)
+        for i in back[: max(0, MAX_ERRORS - len(self.errors))]:
+            before = int(ts[i - 1]) if i else self.last_ts
+            self.errors.append({
+                "line": int(lines[i]),
+                "reason": f"ts goes back from {before} to {int(ts[i])} ns: stored in feed "
+                          "order; `book at` near this time may not see this event in place"})
+
+    def finish(self) -> Stored:
+        if self.count % self.every:
+            self._checkpoint()  # the book after the last event
+        self.events.close()
+        levels = self.levels.close() if self.levels is not None else None
+        self.checkpoints.close()
+        return Stored(self.symbol, self.venue, self.day, self.count, self.first_ts, self.last_ts,
+                      len(self.checkpoints.marks), self.home.relative(self.events.path),
+                      self.home.relative(self.checkpoints.path),
+                      self.home.relative(levels) if levels else None, self.errors,
+                      self.book.errors)
+
+    def abandon(self) -> None:
+        self.events.abandon()
+        if self.levels is not None:
+            self.levels.abandon()
+        self.checkpoints.abandon()
+
+
+def levels_table(batch: pa.RecordBatch, rows: pa.Table) -> pa.Table:
+    """The feed's book rows as stored beside the events: `ts` and `line` of the event, then
+    `present` and the level columns (null: an empty level, or no row for that event)."""
+    present = rows["present"] if "present" in rows.column_names else \
+        pa.array(np.ones(rows.num_rows, dtype=bool))
+    levels = [c for c in rows.column_names if c != "present"]
+    return pa.table([batch.column("ts"), batch.column("line"), present,
+                     *[rows[c] for c in levels]],
+                    names=["ts", "line", "present", *levels])
+
+
+def book_rows(levels: pa.Table) -> pa.Table:
+    """Stored levels rows as `Book.apply(book=...)` takes them."""
+    return levels.drop_columns([c for c in ("ts", "line", "venue", "symbol", "date")
+                                if c in levels.column_names])
+
+
+def _split(batch: pa.RecordBatch, default: str, names: dict[int, str]
+           ) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """The batch's rows by symbol: an MBO file may hold several instruments (`instrument_id`,
+    named through `names`, else the number itself); other feeds are one symbol, `default`."""
+    if "instrument_id" not in batch.schema.names:
+        yield default, batch
+        return
+    ids = batch.column("instrument_id")
+    if ids.null_count == batch.num_rows:
+        yield default, batch
+        return
+    found = pc.unique(ids).to_pylist()
+    for instrument in found:
+        name = default if instrument is None else names.get(instrument, str(instrument))
+        if len(found) == 1:
+            yield name, batch
+        elif instrument is None:
+            yield name, batch.filter(pc.is_null(ids))
+        else:
+            yield name, batch.filter(pc.equal(ids, pa.scalar(instrument, ids.type)))
+
+
+def store_events(home: Home, info: FeedInfo, batches: Iterable[pa.RecordBatch], sha256: str, *,
+                 venue: str | None = None, symbol: str | None = None, day: date | None = None,
+                 names: dict[int, str] | None = None, book: BookRows | None = None,
+                 checkpoint_every: int = CHECKPOINT_EVERY,
+                 row_group: int = ROW_GROUP_ROWS) -> list[Stored]:
+    """Store a stream of EVENTS batches (one feed file's: `sha256` names the files written) under
+    the home, split by symbol, with a checkpoint every `checkpoint_every` events of each symbol.
+
+    `names` maps MBO instrument ids to symbols (a feed of several instruments, read without a
+    symbol, is split by instrument_id; an id without a name is stored under its number). `book`
+    is the feed's own book after each event (LOBSTER's orderbook file), stored beside the events
+    and given to the engine, as replay does.
+    Nothing is kept but the current row group of each symbol: memory stays flat however long the
+    day. The partition date is `day`, else the feed's date, else the UTC date of each symbol's
+    first event. On an exception every temporary file is removed and nothing is renamed.
+    """
+    if checkpoint_every < 1:
+        raise BookStoreError(f"checkpoint_every must be at least 1 (got {checkpoint_every})")
+    venue = venue or info.venue or UNKNOWN_VENUE
+    default = symbol or info.symbol or "unknown"
+    day = day or info.date
+    names = names or {}
+    streams: dict[str, _Stream] = {}
+
+    def stream(name: str, part: pa.RecordBatch) -> _Stream:
+        if name not in streams:
+            first = part.column("ts")[0].as_py()
+            streams[name] = _Stream(home, venue, name, day or _day_of(first), sha256, info,
+                                    checkpoint_every, row_group, with_levels=book is not None)
+        return streams[name]
+
+    try:
+        for batch in batches:
+            if batch.num_rows == 0:
+                continue
+            if book is not None:
+                lines = batch.column("line").to_numpy(zero_copy_only=False)
+                rows = book.rows_for(lines)
+                if default not in streams:
+                    head = rows.slice(0, 1).to_pylist()[0]
+                    if head["present"]:  # the book before the first message, as replay seeds it
+                        stream(default, batch).seed(
+                            seed_checkpoint(batch, head, book.depth, info.price_scale))
+                stream(default, batch).add(batch, rows)
+                continue
+            if symbol or info.symbol:  # one instrument (an MBO feed read for one symbol)
+                stream(default, batch).add(batch)
+                continue
+            for name, part in _split(batch, default, names):
+                stream(name, part).add(part)
+        return [streams[name].finish() for name in sorted(streams)]
+    except BaseException:
+        for s in streams.values():
+            s.abandon()
+        raise
+
+
+# -- archiving the raw files ---------------------------------------------------------------------
+
+
+@dataclass
+class _Source:
+    """A feed file as hashed before anything else."""
+
+    path: Path
+    sha256: str
+    size: int
+    mtime: datetime
+    stamp: tuple[int, int]  # (size, mtime_ns): a file changing under us is refused
+    companion: _Source | None = None
+    where: tuple[str | None, int | None, str | None] | None = None  # WARC filename, offset, id
+
+
+class _Verified:
+    """A file read for a WARC record, refused (OSError: the writer rewinds) if its bytes are not
+    the ones hashed."""
+
+    def __init__(self, fh, source: _Source):
+        self.fh, self.source, self.left = fh, source, source.size
+        self.sha = hashlib.sha256()
+        self.prefix = b""
+
+    def read(self, n: int) -> bytes:
+        data = self.fh.read(min(n, self.left))
+        self.sha.update(data)
+        self.left -= len(data)
+        if self.left == 0 and self.sha.hexdigest() != self.source.sha256:
+            raise OSError(errno.EIO, f"{self.source.path.name} changed while it was archived")
+        return data
+
+
+def _hash(path: Path) -> _Source:
+    st = os.stat(path)
+    if not os.path.isfile(path):
+        raise OSError(errno.EINVAL, f"{path} is not a regular file")
+    sha, size = hashlib.sha256(), 0
+    with open(path, "rb") as fh:
+        while data := fh.read(READ_CHUNK):
+            sha.update(data)
+            size += len(data)
+    after = os.stat(path)
+    if (after.st_size, after.st_mtime_ns) != (st.st_size, st.st_mtime_ns) or size != st.st_size:
+        raise FeedChanged(f"{path.name} changed while it was read (still being copied?): "
+                          "import it once it is complete")
+    return _Source(Path(path), sha.hexdigest(), size,
+                   datetime.fromtimestamp(st.st_mtime, UTC), (st.st_size, st.st_mtime_ns))
+
+
+def _prefix(path: Path) -> bytes:
+    with open(path, "rb") as fh:
+        return fh.read(softerrors.PREFIX_BYTES)
+
+
+def _field(value: Any) -> str:
+    text = value.isoformat() if isinstance(value, date | datetime) else str(value)
+    return json.dumps(text, ensure_ascii=False)[1:-1] if any(ord(c) < 32 for c in text) else text
+
+
+class _Archiver:
+    """Writes feed files as `resource` records (once per content) with a `metadata` record."""
+
+    def __init__(self, home: Home, writer: WarcWriter, index: Index):
+        self.home, self.writer, self.index = home, writer, index
+
+    def where(self, source: _Source) -> tuple[str | None, int | None, str | None] | None:
+        uri = feed_uri(source.sha256)
+        for line in self.index.captures(uri):
+            if line.data.get("digest") == "sha256:" + source.sha256 and not line.is_revisit:
+                record_id = read_headers(self.home, line).warc.get("WARC-Record-ID")
+                return line.filename, line.offset, record_id
+        return None
+
+    def resource(self, source: _Source, mime: str, concurrent_to: str | None = None
+                 ) -> tuple[str | None, int | None, str | None]:
+        record_id = new_record_id()
+        digest = "sha256:" + source.sha256
+        fields = [("WARC-Record-ID", record_id), ("WARC-Date", warc_date(datetime.now(UTC))),
+                  ("WARC-Target-URI", feed_uri(source.sha256)), ("Content-Type", mime),
+                  ("WARC-Payload-Digest", digest), ("WARC-Block-Digest", digest),
+                  ("WARC-Source-File-Name", _field(source.path.name)),
+                  ("WARC-Source-File-Modified", warc_date(source.mtime))]
+        if concurrent_to:
+            fields.append(("WARC-Concurrent-To", concurrent_to))
+        with open(source.path, "rb") as fh:
+            entry = self.writer.write("resource", fields, _Verified(fh, source), source.size,
+                                      payload_prefix=_prefix(source.path))
+        return (entry.filename if entry else None, entry.offset if entry else None, record_id)
+
+    def take(self, source: _Source, facts: list[tuple[str, Any]]) -> None:
+        """Archive `source` (and its companion) unless the index holds its bytes already."""
+        concurrent: list[str] = []
+        source.where = self.where(source)
+        if source.where is None:
+            source.where = self.resource(source, "text/csv")
+            concurrent.append(source.where[2] or "")
+        if source.companion is not None:
+            comp = source.companion
+            comp.where = self.where(comp)
+            if comp.where is None:
+                comp.where = self.resource(comp, "text/csv",
+                                           concurrent_to=concurrent[0] if concurrent else None)
+                concurrent.append(comp.where[2] or "")
+        if not concurrent:
+            return
+        block = "".join(f"{k}: {_field(v)}\r\n" for k, v in facts if v is not None)
+        data = block.encode("utf-8")
+        fields = [("WARC-Record-ID", new_record_id()), ("WARC-Date", warc_date(datetime.now(UTC))),
+                  ("WARC-Target-URI", feed_uri(source.sha256)),
+                  ("WARC-Refers-To", source.where[2] or "")]
+        fields += [("WARC-Concurrent-To", rid) for rid in concurrent]
+        fields += [("Content-Type", "application/warc-fields"),
+                   ("WARC-Block-Digest", "sha256:" + hashlib.sha256(data).hexdigest())]
+        self.writer.write("metadata", fields, data)
+
+
+# -- import --------------------------------------------------------------------------------------
+
+
+@dataclass
+class FeedImport:
+    """What one `import_feeds` call did with one feed file (`--json` prints these)."""
+
+    path: str
+    name: str
+    format: str
+    sha256: str | None = None
+    size: int = 0
+    uri: str | None = None
+    filename: str | None = None
+    offset: int | None = None
+    record_id: str | None = None
+    companion: str | None = None
+    already: bool = False
+    """Its bytes were imported before: nothing was done."""
+    symbols: list[dict] = field(default_factory=list)
+    """`{symbol, venue, date, events, first_ts, last_ts, checkpoints, events_path,
+    checkpoints_path}` of each symbol stored (first_ts/last_ts: ns since the epoch, UTC)."""
+    error_count: int = 0
+    errors: list[dict] = field(default_factory=list)
+    """`{line, reason}` of rows the parser rejected (the first `MAX_ERRORS`)."""
+    error: str | None = None
+    """Why nothing (or not all) could be read; the bytes are archived all the same."""
+    error_type: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+    @property
+    def events(self) -> int:
+        return sum(s["events"] for s in self.symbols)
+
+    def as_dict(self) -> dict:
+        return {**asdict(self), "ok": self.ok, "events": self.events}
+
+
+@dataclass
+class BookImport:
+    """One `import_feeds` call: every file given, and the WARC files written."""
+
+    files: list[FeedImport] = field(default_factory=list)
+    repaired: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return all(f.ok for f in self.files)
+
+    def as_dict(self) -> dict:
+        return {"ok": self.ok, "files": [f.as_dict() for f in self.files],
+                "repaired": self.repaired, "seconds": round(self.seconds, 3)}
+
+
+def _pairs(paths: list[Path], fmt: str) -> list[tuple[Path, Path | None, str | None]]:
+    """Each feed file with its companion, or why it is not imported: a LOBSTER
+    `X_orderbook_N.csv` (LOBSTER's own book after every message) goes with `X_message_N.csv`,
+    given or found beside it as replay finds it, and is never imported alone."""
+    if fmt != "lobster":
+        return [(p, None, None) for p in paths]
+    given = set(paths)
+    out: list[tuple[Path, Path | None, str | None]] = []
+    for p in paths:
+        if _LOBSTER_BOOK.match(p.name):
+            message = p.with_name(p.name.replace("_orderbook_", "_message_"))
+            if message not in given:
+                out.append((p, None, f"{p.name} is a LOBSTER orderbook file: import it with its "
+                                     f"message file ({message.name}), which holds the events"))
+            continue
+        out.append((p, book_file_for(p), None))
+    return out
+
+
+def _instrument_names(feed: Any) -> dict[int, str]:
+    """instrument_id -> symbol of an MBO file (one pass over two columns): the symbol each id
+    has most often; an id with no symbol keeps its number; a symbol that several ids have (one
+    file from several venues) becomes `SYMBOL#<instrument_id>` for all but its busiest id."""
+    best: dict[int, tuple[int, str]] = {}
+    for r in feed.symbols().to_pylist():
+        iid = r["instrument_id"]
+        if r["symbol"] and iid is not None and (iid not in best or r["events"] > best[iid][0]):
+            best[iid] = (r["events"], r["symbol"])
+    names: dict[int, str] = {}
+    taken: set[str] = set()
+    for iid, (_, name) in sorted(best.items(), key=lambda kv: (-kv[1][0], kv[0])):
+        names[iid] = name if name not in taken else f"{name}#{iid}"
+        taken.add(name)
+    return names
+
+
+def _current(home: Home) -> dict[str, list[dict]]:
+    """sha256 -> the current `book_files` rows of files stored (a file that failed is not)."""
+    rows: dict[str, list[dict]] = {}
+    for row in book_files(home):
+        rows.setdefault(row["sha256"], []).append(row)
+    return rows
+
+
+def _error_dict(error: Any) -> dict:
+    line = getattr(error, "line", None)
+    reason = getattr(error, "reason", None) or str(error)
+    return {"line": int(line) if line is not None else None, "reason": str(reason)}
+
+
+def _symbol_dict(row: dict) -> dict:
+    return {"symbol": row["symbol"], "venue": row["venue"], "date": row["date"],
+            "events": row["events"], "first_ts": row["first_ts"],
+            "last_ts": row["last_ts"], "checkpoints": row["checkpoints"],
+            "events_path": row["events_path"], "checkpoints_path": row["checkpoints_path"],
+            "levels_path": row["levels_path"]}
+
+
+def import_feeds(home: Home, paths: Iterable[Path | str], fmt: str, *, venue: str | None = None,
+                 symbol: str | None = None, day: date | None = None,
+                 checkpoint_every: int = CHECKPOINT_EVERY,
+                 settings: CaptureSettings | None = None) -> BookImport:
+    """Import a batch of feed files of one format (`lobster` or `mbo`): archive the bytes, store
+    the events and checkpoints, record `book_files`. Re-importing the same bytes is a no-op."""
+    if fmt not in READERS:
+        raise UnknownFormat(f"no reader for the feed format {fmt!r}: choose from "
+                            f"{', '.join(sorted(READERS))}")
+    if checkpoint_every < 1:
+        raise BookStoreError(f"--checkpoint-every must be at least 1 (got {checkpoint_every})")
+    started = time.perf_counter()
+    settings = settings or CaptureSettings()
+    report = BookImport(repaired=recover(home.ensure()))
+    given = [Path(p).absolute() for p in paths]
+    with _books_lock(home):
+        done = _current(home)
+        todo: list[tuple[_Source, FeedImport]] = []
+        for path, companion, refused in _pairs(given, fmt):
+            result = FeedImport(str(path), path.name, fmt,
+                                companion=companion.name if companion else None)
+            report.files.append(result)
+            if refused:
+                result.error, result.error_type = refused, BookStoreError.__name__
+                continue
+            try:
+                source = _hash(path)
+                source.companion = _hash(companion) if companion else None
+            except (OSError, BookStoreError) as exc:
+                result.error, result.error_type = str(exc), type(exc).__name__
+                continue
+            result.sha256, result.size = source.sha256, source.size
+            result.uri = feed_uri(source.sha256)
+            if source.sha256 in done:
+                rows = done[source.sha256]
+                result.already = True
+                result.filename, result.offset = rows[0]["filename"], rows[0]["offset"]
+                result.record_id = rows[0]["record_id"]
+                result.symbols = [_symbol_dict(r) for r in rows]
+                result.error_count = rows[0]["error_count"]
+                continue
+            todo.append((source, result))
+        _archive(home, todo, fmt, venue, symbol, day, settings, report)
+        for source, result in todo:
+            if result.error is None:
+                _store(home, source, result, fmt, venue, symbol, day, checkpoint_every)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _archive(home: Home, todo: list[tuple[_Source, FeedImport]], fmt: str, venue: str | None,
+             symbol: str | None, day: date | None, settings: CaptureSettings,
+             report: BookImport) -> None:
+    """Step 2: every file's bytes into the WARCs; the file is closed (durable) on return."""
+    if not todo:
+        return
+    with Index(home) as index, WarcWriter(home, max_size=settings.max_warc_size) as writer:
+        archiver = _Archiver(home, writer, index)
+        for source, result in todo:
+            comp = source.companion
+            facts = [("original-name", source.path.name), ("size", source.size),
+                     ("modified", warc_date(source.mtime)), ("sha256", source.sha256),
+                     ("format", fmt), ("venue", venue), ("symbol", symbol), ("date", day),
+                     ("folder", source.path.parent),
+                     ("companion-name", comp.path.name if comp else None),
+                     ("companion-sha256", comp.sha256 if comp else None),
+                     ("companion-uri", feed_uri(comp.sha256) if comp else None)]
+            try:
+                archiver.take(source, facts)
+            except OSError as exc:
+                result.error, result.error_type = f"not archived: {exc}", type(exc).__name__
+                continue
+            result.filename, result.offset, result.record_id = source.where or (None,) * 3
+
+
+def _store(home: Home, source: _Source, result: FeedImport, fmt: str, venue: str | None,
+           symbol: str | None, day: date | None, checkpoint_every: int) -> None:
+    """Steps 3 and 4 for one file: parse and store, then record its `book_files` rows."""
+    started = time.perf_counter()
+    stored: list[Stored] = []
+    info: FeedInfo | None = None
+    feed = None
+    fatal: Exception | None = None
+    rows: BookRows | None = None
+    try:
+        feed = READERS[fmt](source.path, symbol, day)
+        info = feed.info
+        if source.companion is not None:
+            rows = BookRows(source.companion.path)
+        names = _instrument_names(feed) if fmt == "mbo" and not symbol else None
+        stored = store_events(home, info, feed.batches(), source.sha256, venue=venue,
+                              symbol=symbol, day=day, names=names, book=rows,
+                              checkpoint_every=checkpoint_every)
+        st = os.stat(source.path)
+        if (st.st_size, st.st_mtime_ns) != source.stamp:
+            stored = []
+            raise FeedChanged(f"{source.path.name} changed while it was imported: the archived "
+                              "bytes are the ones hashed first; import it again once complete")
+    except (FeedError, FeedChanged) as exc:
+        fatal = exc
+        result.error, result.error_type = str(exc), type(exc).__name__
+    except Exception as exc:  # a reader's failure on bytes it cannot read: archived, recorded
+        log.warning("cannot read %s", source.path, exc_info=True)
+        fatal = exc
+        result.error = f"cannot read {source.path.name} as {fmt}: {type(exc).__name__}: {exc}"
+        result.error_type = FeedUnreadable.__name__
+    found = [*(feed.errors if feed is not None else []), *(rows.errors if rows else [])]
+    for s in stored:
+        found += s.rejected
+    errors = sorted((_error_dict(e) for e in found), key=lambda e: e["line"] or 0)
+    for s in stored:
+        errors.extend(s.errors)
+    if fatal is not None:
+        errors.append({"line": getattr(fatal, "line", None), "reason": result.error})
+    result.error_count = len(errors)
+    result.errors = errors[:MAX_ERRORS]
+    base = {
+        "sha256": source.sha256, "original_name": source.path.name, "size": source.size,
+        "format": fmt, "price_scale": int(info.price_scale) if info else None,
+        "checkpoint_every": checkpoint_every, "error_count": result.error_count,
+        "errors": result.errors, "error_type": result.error_type, "uri": result.uri,
+        "filename": result.filename, "offset": result.offset, "record_id": result.record_id,
+        "companion_name": source.companion.path.name if source.companion else None,
+        "companion_sha256": source.companion.sha256 if source.companion else None,
+    }
+    rows = []
+    for s in stored:
+        rows.append({**base, "venue": s.venue, "symbol": s.symbol, "date": s.date,
+                     "events": s.events, "first_ts": s.first_ts, "last_ts": s.last_ts,
+                     "checkpoints": s.checkpoints, "events_path": s.events_path,
+                     "checkpoints_path": s.checkpoints_path, "levels_path": s.levels_path})
+    if not rows:  # nothing stored: the file is recorded with its error, tried again next import
+        rows.append({**base, "venue": venue or (info.venue if info else None), "symbol": None,
+                     "date": day or (info.date if info else None), "events": 0,
+                     "first_ts": None, "last_ts": None, "checkpoints": 0, "events_path": None,
+                     "checkpoints_path": None, "levels_path": None})
+        if result.error is None:
+            result.error = f"{source.path.name} holds no event that could be read"
+            result.error_type = FeedUnreadable.__name__
+            rows[0]["error_type"] = result.error_type
+    append_rows(home.catalog, "book_files", rows)
+    result.symbols = [_symbol_dict(r) for r in rows if r["symbol"] is not None]
+    result.seconds = time.perf_counter() - started
