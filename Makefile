@@ -23,7 +23,7 @@ apt:
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	$(VENV)/bin/pip install -q -e '.[dev]' 2>&1 | $(QUIET)
-	$(PY) -c "import archive, prefect, pyarrow, isal, surt, warcio, duckdb, tantivy, pypdfium2, reportlab, rapidfuzz, cloudevents, moto"
+	$(PY) -c "import archive, prefect, pyarrow, isal, surt, warcio, duckdb, tantivy, pypdfium2, reportlab, rapidfuzz, cloudevents, moto, numba"
 	touch $@
 
 $(INTEROP)/.installed: requirements-interop.txt
@@ -47,6 +47,7 @@ bench: setup
 	$(PY) benchmarks/bench_documents.py
 	$(PY) benchmarks/bench_flows.py
 	$(PY) benchmarks/bench_gaps.py
+	$(PY) benchmarks/bench_books.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP) salvage-data salvage-data-replica .pytest_cache

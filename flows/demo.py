@@ -81,6 +81,10 @@ data_url = "{mirror}"
 feed = false
 recheck_days = 0
 
+[feeds]
+venue = "XNAS"
+silence_seconds = 10  # LOBSTER's AAPL trades every second: 10 s of silence is a hole
+
 [schedules]
 edgar = false   # the demo runs the flows by hand (and its sample days are long past)
 
@@ -217,6 +221,7 @@ def _drop_steps(console: Console, home: Home) -> None:
 
 
 def run_demo(root: Path, fresh: bool = False, console: Console | None = None) -> bool:
+    from flows.demo_books import books_act
     from flows.demo_gaps import gaps_act
 
     console = console or Console()
@@ -240,6 +245,7 @@ def run_demo(root: Path, fresh: bool = False, console: Console | None = None) ->
                 f"SELECT min(url) AS url FROM captures WHERE url LIKE '%/{accession}.txt' "
                 "AND status = 200").column("url").to_pylist()
             _catalog_steps(console, home)
+            books_act(console, home)
             gaps_act(console, site, mirror, receiver, home, WATCHED, LATER_DAY, WEBHOOK_KEY)
     _closing_steps(console, home, root, txt, accession, started)
     return verify(home).ok

@@ -101,6 +101,8 @@ def test_demo_runs_and_refuses_a_home_that_holds_data(tmp_path):
     for gap in ("filing.removed", "filing.incomp", "page.altered", "archive.fixity"):
         assert gap in r.stdout  # the second act: each gap detected and its path shown
     assert "with a valid HMAC" in r.stdout and "unrecoverable" not in r.stdout
+    assert "identical to LOBSTER's own orderbook file: True" in r.stdout  # the book replay
+    assert "orderbook.time_gap" in r.stdout  # the hole cut out of the feed, found
     assert (Path(home) / "exports" / "demo.wacz").exists()
     again = salvage("--home", home, "demo")
     assert again.returncode == 1 and "already holds data" in again.stderr
