@@ -31,7 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from orderbook.engine import Book, Checkpoint
-from storage.atomic import fsync_dir
+from storage.atomic import commit_file
 
 INDEX_KEY = b"salvage.checkpoints"
 _FILE_KEYS = {b"salvage.table", b"salvage.schema_version"}
@@ -89,11 +89,7 @@ class CheckpointWriter:
         self._writer.add_key_value_metadata({INDEX_KEY: json.dumps(index).encode()})
         self._writer.close()
         self._writer = None
-        with open(self.tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(self.tmp, self.path)
-        fsync_dir(self.path.parent)
-        return self.path
+        return commit_file(self.tmp, self.path)
 
     def abandon(self) -> None:
         if self._writer is not None:

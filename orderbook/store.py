@@ -70,7 +70,7 @@ from orderbook.events import EVENTS_VERSION, FeedError, FeedInfo
 from orderbook.lobster import BookRows, book_file_for, read_lobster
 from orderbook.mbo import read_mbo
 from orderbook.replay import seed_checkpoint
-from storage.atomic import fsync_dir
+from storage.atomic import commit_file
 from storage.query import Catalog
 from storage.tables import append_rows, catalog_lock, read_table
 
@@ -299,11 +299,7 @@ class _Parts:
         self._flush(final=True)
         self._writer.close()
         self._writer = None
-        with open(self.tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(self.tmp, self.path)
-        fsync_dir(self.path.parent)
-        return self.path
+        return commit_file(self.tmp, self.path)
 
     def abandon(self) -> None:
         if self._writer is not None:

@@ -46,3 +46,13 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     """Write `data` to `path` crash-safely."""
     with atomic_file(path, mode) as fh:
         fh.write(data)
+
+
+def commit_file(tmp: Path, path: Path) -> Path:
+    """Make a finished temporary file durable and rename it to `path` (for writers that need a
+    file name of their own, such as pyarrow's ParquetWriter)."""
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+    fsync_dir(Path(path).parent)
+    return Path(path)
