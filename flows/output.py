@@ -40,8 +40,17 @@ def _flat(table: pa.Table) -> pa.Table:
     return pa.Table.from_arrays(columns, names=table.column_names)
 
 
+def _nanoseconds_as_text(table: pa.Table) -> pa.Table:
+    """Nanosecond timestamps as ISO text: Python's datetime stops at microseconds."""
+    columns = [c.cast(pa.string()) if pa.types.is_timestamp(c.type) and c.type.unit == "ns"
+               else c for c in table.columns]
+    return pa.Table.from_arrays(columns, names=table.column_names)
+
+
 def write_table(table: pa.Table, fmt: str, console: Console) -> None:
     """Print `table` to standard output in `fmt`."""
+    if fmt in ("json", "table"):
+        table = _nanoseconds_as_text(table)
     if fmt == "json":
         sys.stdout.write(json.dumps(table.to_pylist(), default=json_default) + "\n")
     elif fmt == "csv":

@@ -240,3 +240,11 @@ def test_cli_compact_keeps_every_row(extracted):
     assert merged["documents"]["replaced"] >= 2 and "captures" not in merged
     assert query(home.catalog, sql).equals(before)
     assert salvage("--home", str(home.root), "verify").returncode == 0
+
+
+def test_cli_query_prints_nanosecond_timestamps_as_text(extracted):
+    home, _, _ = extracted
+    done = salvage("--home", str(home.root), "query",
+                   "SELECT make_timestamp_ns(1340285405123456789) AS t", "--format", "json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == [{"t": "2012-06-21 13:30:05.123456789"}]
