@@ -102,6 +102,17 @@ class LobsterFeed(Feed):
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         self.errors = []
+        plain = self._plain()
+        if plain is not None:  # a clean file, read by the compiled loop
+            self.blank_lines = 0
+            ts, kind, oid, size, price, direction, lines = plain
+            for at in range(0, len(lines), self.batch_rows):
+                part = slice(at, at + self.batch_rows)
+                events = self._from_arrays(ts[part], kind[part], oid[part], size[part],
+                                           price[part], direction[part], lines[part])
+                if events.num_rows:
+                    yield events
+            return
         blocks = CsvBlocks(self.path, MESSAGE_COLUMNS, header=False,
                            block_size=self.batch_rows * ROW_BYTES, errors=self.errors)
         for batch, lines in blocks:
@@ -111,7 +122,32 @@ class LobsterFeed(Feed):
                 yield events
         self.blank_lines = blocks.blank_lines
 
-    def _events(self, batch: pa.RecordBatch, lines: np.ndarray) -> pa.RecordBatch:
+    def _plain(self) -> tuple[np.ndarray, ...] | None:
+        """The whole file through the compiled reader, or None when it has anything to report
+        (or is too large to hold as arrays): then the careful reader runs."""
+        from orderbook.lobsterfast import FAST_LIMIT, NotPlain, plain_rows
+
+        try:
+            if self.path.stat().st_size > FAST_LIMIT:
+                return None
+            parts = list(plain_rows(self.path))
+        except (NotPlain, OSError):  # the careful reader reports what is wrong
+            return None
+        if not parts:
+            return None
+        return tuple(np.concatenate(column) for column in zip(*parts, strict=True))
+
+    def _from_arrays(self, after_midnight: np.ndarray, kind: np.ndarray, oid: np.ndarray,
+                     size: np.ndarray, price: np.ndarray, direction: np.ndarray,
+                     lines: np.ndarray) -> pa.RecordBatch:
+        batch = pa.RecordBatch.from_arrays(
+            [pa.array(after_midnight / 1e9), pa.array(kind), pa.array(oid.astype(np.uint64)),
+             pa.array(size), pa.array(price), pa.array(direction)],
+            names=["time", "type", "order_id", "size", "price", "direction"])
+        return self._events(batch, lines, after_midnight)
+
+    def _events(self, batch: pa.RecordBatch, lines: np.ndarray,
+                after_midnight: np.ndarray | None = None) -> pa.RecordBatch:
         seconds = batch.column("time").to_numpy()
         kind = batch.column("type").to_numpy()
         price = batch.column("price").to_numpy()
@@ -137,8 +173,12 @@ class LobsterFeed(Feed):
             batch, lines = batch.filter(pa.array(keep)), lines[keep]
             seconds, kind, price = seconds[keep], kind[keep], price[keep]
             direction, size = direction[keep], size[keep]
+            if after_midnight is not None:
+                after_midnight = after_midnight[keep]
         n = len(lines)
-        ts = self._midnight + np.rint(seconds * 1e9).astype(np.int64)
+        if after_midnight is None:
+            after_midnight = np.rint(seconds * 1e9).astype(np.int64)
+        ts = self._midnight + after_midnight
         side = np.where(kind == 7, NO_SIDE, direction).astype(np.int8)
         # raw_action: one character each, built straight from buffers
         raw = pa.Array.from_buffers(pa.string(), n, [
