@@ -285,3 +285,31 @@ def test_events_never_become_python_rows():
     assert len(batches) > 1
     assert all(isinstance(b, pa.RecordBatch) and b.schema == EVENTS for b in batches)
     assert sum(b.num_rows for b in batches) == 999
+
+
+def test_the_compiled_reader_gives_the_careful_readers_events(monkeypatch):
+    """Clean LOBSTER files take the compiled reader; it must agree with pyarrow's path row for
+    row (its times are exact nanoseconds, so equal to the careful rounding on real files)."""
+    import orderbook.lobsterfast as fast
+    from orderbook.lobster import read_lobster
+
+    sample = Path(__file__).parent / "fixtures" / "orderbook" / \
+        "AAPL_2012-06-21_34200000_57600000_message_10.csv"
+    compiled = read_lobster(sample).table()
+    monkeypatch.setattr(fast, "FAST_LIMIT", 0)  # every file through the careful reader
+    careful = read_lobster(sample).table()
+    assert compiled.num_rows == careful.num_rows == 999
+    assert compiled.equals(careful)
+
+
+def test_a_file_with_one_odd_line_is_read_carefully_and_the_line_reported(tmp_path):
+    from orderbook.lobster import read_lobster
+
+    sample = Path(__file__).parent / "fixtures" / "orderbook" / \
+        "AAPL_2012-06-21_34200000_57600000_message_10.csv"
+    lines = sample.read_text().splitlines(keepends=True)
+    odd = tmp_path / sample.name
+    odd.write_text("".join(lines[:5]) + "34200.1,1,oops,100,5853300,1\n" + "".join(lines[5:]))
+    feed = read_lobster(odd)
+    assert feed.table().num_rows == 999
+    assert [e.line for e in feed.errors] == [6]
