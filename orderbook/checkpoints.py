@@ -48,16 +48,36 @@ class Mark:
     state: dict[str, str]
 
 
-class CheckpointWriter:
+class TempParquet:
+    """A Parquet file written through a temporary sibling: `_commit` makes it durable and
+    renames it into place, `abandon` removes it (a crash leaves no partial file)."""
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        self._writer: pq.ParquetWriter | None = None
+
+    def _commit(self) -> Path:
+        assert self._writer is not None
+        self._writer.close()
+        self._writer = None
+        return commit_file(self.tmp, self.path)
+
+    def abandon(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+        self.tmp.unlink(missing_ok=True)
+
+
+class CheckpointWriter(TempParquet):
     """Writes a stream's checkpoints, each as one row group, into a temporary file until
     `close` renames it into place (`abandon` removes it instead)."""
 
     def __init__(self, path: Path, metadata: dict[bytes, bytes] | None = None):
-        self.path = Path(path)
-        self.tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+        super().__init__(path)
         self.metadata = metadata or {}
         self.marks: list[Mark] = []
-        self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
 
     def add(self, checkpoint: Checkpoint, event: int, ts: int, skip: int) -> None:
@@ -87,15 +107,7 @@ class CheckpointWriter:
             return None
         index = [[m.event, m.ts, m.skip, m.state] for m in self.marks]
         self._writer.add_key_value_metadata({INDEX_KEY: json.dumps(index).encode()})
-        self._writer.close()
-        self._writer = None
-        return commit_file(self.tmp, self.path)
-
-    def abandon(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        self.tmp.unlink(missing_ok=True)
+        return self._commit()
 
 
 class CheckpointFile:

@@ -299,6 +299,24 @@ def _top(lk, lv, st, cur, depth):
     st[S_DIRTY] = 0
 
 
+@njit(cache=True, inline="always")
+def _rest(used, keys, vals, lk, lv, st, slot, key, s, sign, price, q, tse, seq, act):
+    """A new resting order in free `slot`: the order table, its priority, its level."""
+    used[slot] = 1
+    keys[slot] = key
+    vals[slot, V_SIDE] = s
+    vals[slot, V_PRICE] = price
+    vals[slot, V_SIZE] = q
+    vals[slot, V_PRIO] = st[S_PRIO]
+    vals[slot, V_TS] = tse
+    vals[slot, V_SEQ] = seq
+    vals[slot, V_ACT] = act
+    vals[slot, V_QTY] = q
+    st[S_PRIO] += 1
+    st[S_ORDERS] += 1
+    _change(lk, lv, st, s, sign * price, q, q, 1)
+
+
 @njit(cache=True, nogil=True)
 def _run(ts, act, side, price, size, oid, tse, seq,
          bk, present, depth_l,
@@ -337,20 +355,8 @@ def _run(ts, act, side, price, size, oid, tse, seq,
             elif q <= 0:
                 code = REJECT_SIZE
             else:
-                slot = -slot - 1
-                used[slot] = 1
-                keys[slot] = key
-                vals[slot, V_SIDE] = s
-                vals[slot, V_PRICE] = price[i]
-                vals[slot, V_SIZE] = q
-                vals[slot, V_PRIO] = st[S_PRIO]
-                vals[slot, V_TS] = tse[i]
-                vals[slot, V_SEQ] = seq[i]
-                vals[slot, V_ACT] = ADD
-                vals[slot, V_QTY] = q
-                st[S_PRIO] += 1
-                st[S_ORDERS] += 1
-                _change(lk, lv, st, s, sign * price[i], q, q, 1)
+                _rest(used, keys, vals, lk, lv, st, -slot - 1, key, s, sign, price[i], q,
+                      tse[i], seq[i], ADD)
         elif a == REDUCE or a == DELETE:  # noqa: SIM109 -- compiled: plain comparisons
             if a == REDUCE:
                 counts[C_REDUCES] += 1
@@ -418,20 +424,8 @@ def _run(ts, act, side, price, size, oid, tse, seq,
             elif q <= 0:
                 code = IGNORED
             else:  # a modify of an order never seen: it rests from now on, as an add would
-                slot = -slot - 1
-                used[slot] = 1
-                keys[slot] = key
-                vals[slot, V_SIDE] = s
-                vals[slot, V_PRICE] = price[i]
-                vals[slot, V_SIZE] = q
-                vals[slot, V_PRIO] = st[S_PRIO]
-                vals[slot, V_TS] = tse[i]
-                vals[slot, V_SEQ] = seq[i]
-                vals[slot, V_ACT] = MODIFY
-                vals[slot, V_QTY] = q
-                st[S_PRIO] += 1
-                st[S_ORDERS] += 1
-                _change(lk, lv, st, s, sign * price[i], q, q, 1)
+                _rest(used, keys, vals, lk, lv, st, -slot - 1, key, s, sign, price[i], q,
+                      tse[i], seq[i], MODIFY)
                 code = FALLBACK
         elif a == CLEAR:
             counts[C_CLEARS] += 1

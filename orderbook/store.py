@@ -64,13 +64,12 @@ from archive.payload import read_headers
 from archive.records import new_record_id, warc_date
 from archive.repair import recover
 from archive.writer import WarcWriter
-from orderbook.checkpoints import CheckpointWriter
+from orderbook.checkpoints import CheckpointWriter, TempParquet
 from orderbook.engine import Book, Checkpoint
 from orderbook.events import EVENTS_VERSION, FeedError, FeedInfo
 from orderbook.lobster import BookRows, book_file_for, read_lobster
 from orderbook.mbo import read_mbo
 from orderbook.replay import seed_checkpoint
-from storage.atomic import commit_file
 from storage.query import Catalog
 from storage.tables import append_rows, catalog_lock, read_table
 
@@ -253,16 +252,15 @@ def _day_of(ts: int) -> date:
     return datetime.fromtimestamp(ts // 1_000_000_000, UTC).date()
 
 
-class _Parts:
+class _Parts(TempParquet):
     """A Parquet file written in row groups of exactly `rows` rows (the last may be shorter) to a
     temporary sibling, made durable and renamed into place by `close`."""
 
     def __init__(self, path: Path, rows: int, metadata: dict[bytes, bytes],
                  dictionary: tuple[str, ...] = (), delta: tuple[str, ...] = ()):
-        self.path, self.rows, self.metadata = path, rows, metadata
+        super().__init__(path)
+        self.rows, self.metadata = rows, metadata
         self.dictionary, self.delta = dictionary, delta
-        self.tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        self._writer: pq.ParquetWriter | None = None
         self._schema: pa.Schema | None = None
         self._pending: list[pa.RecordBatch] = []
         self._pending_rows = 0
@@ -297,15 +295,7 @@ class _Parts:
         if self._writer is None:
             return None
         self._flush(final=True)
-        self._writer.close()
-        self._writer = None
-        return commit_file(self.tmp, self.path)
-
-    def abandon(self) -> None:
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-        self.tmp.unlink(missing_ok=True)
+        return self._commit()
 
 
 class _Stream:
