@@ -83,16 +83,18 @@ def book_rows_schema(depth: int, metadata: dict[str, str] | None = None) -> pa.S
 class FeedInfo:
     """What a feed file is: its format, the price units, and what it is about."""
 
-    format: str                 # "lobster" | "mbo"
+    format: str                 # "lobster" | "mbo" | "itch" | "l2"
     price_scale: int            # feed price units per 1 currency unit (10_000; 1_000_000_000)
     symbol: str | None = None
-    venue: str | None = None    # a MIC when known (LOBSTER: XNAS)
+    venue: str | None = None    # a MIC when known (LOBSTER: XNAS), else the venue's name
     date: Date | None = None
+    size_scale: int = 1         # feed size units per 1 share/coin (L2 crypto feeds: 10**8)
 
     def as_metadata(self) -> dict[str, str]:
         return {"salvage.format": self.format, "salvage.price_scale": str(self.price_scale),
                 "salvage.symbol": self.symbol or "", "salvage.venue": self.venue or "",
-                "salvage.date": self.date.isoformat() if self.date else ""}
+                "salvage.date": self.date.isoformat() if self.date else "",
+                "salvage.size_scale": str(self.size_scale)}
 
 
 class FeedError(SalvageError):
@@ -127,6 +129,39 @@ class MixedInstruments(FeedError):
     """A book is one instrument's: the file holds several and none was chosen."""
 
 
+FINDING_KINDS = ("sequence_gap", "filled", "checksum_mismatch", "stale_snapshot", "unknown_state",
+                 "resynced", "snapshot_verified", "snapshot_mismatch")
+
+
+@dataclass
+class FeedFinding:
+    """What a reader found about the feed's integrity while reading it (kinds: FINDING_KINDS).
+
+    sequence_gap: sequence numbers first_seq..last_seq are missing (after A/B arbitration: no
+        line had them); filled: a line lacked first_seq..last_seq and another line supplied them
+        (`source` names the line that lacked them); checksum_mismatch: the venue's checksum
+        differs from the book's at `line`; stale_snapshot: a snapshot older than the stream it
+        should start (cannot be used); unknown_state: the book is not known to be exact from
+        from_ts to to_ts (None: to the end of the file), lines `line`..`last_line`; resynced:
+        the book is exact again from the snapshot at `line`; snapshot_verified /
+        snapshot_mismatch: a snapshot met while the book was believed exact agreed with it / did
+        not (`detail` says how many levels differ)."""
+
+    kind: str
+    line: int                           # 1-based line or message where it was found; 0: file
+    detail: str
+    symbol: str | None = None
+    first_seq: int | None = None
+    last_seq: int | None = None
+    from_ts: int | None = None          # ns since the epoch, UTC
+    to_ts: int | None = None
+    last_line: int | None = None
+    source: str | None = None           # the line (file name) concerned, for A/B captures
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
 class Feed:
     """A feed file, read lazily: `batches()` streams `EVENTS` record batches (each block of the
     file parsed by pyarrow, never row by row in Python); malformed rows are skipped and collected
@@ -138,6 +173,7 @@ class Feed:
     def __init__(self, info: FeedInfo) -> None:
         self.info = info
         self.errors: list[FeedError] = []
+        self.findings: list[FeedFinding] = []   # integrity findings, filled while iterating
         self.blank_lines = 0
 
     def batches(self) -> Iterator[pa.RecordBatch]:  # pragma: no cover - abstract

@@ -15,6 +15,7 @@ replay starts from an empty book and its first rows lack the orders resting at t
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from dataclasses import dataclass, field
@@ -240,8 +241,7 @@ def _replay_mbo(feed: Feed, depth: int) -> ReplayResult:
     result = _result(book, outputs, counts, errors, feed, None)
     symbols = getattr(feed, "seen_symbols", set())
     if result.info.symbol is None and len(symbols) == 1:
-        result.info = FeedInfo(result.info.format, result.info.price_scale, next(iter(symbols)),
-                               result.info.venue, result.info.date)
+        result.info = dataclasses.replace(result.info, symbol=next(iter(symbols)))
     result.instruments = sorted(seen)
     return result
 

@@ -26,27 +26,12 @@ from orderbook.events import (
     UnreadableFeed,
 )
 from orderbook.itch import BrokenFraming, date_from_name, read_itch
+from orderbook.itchwrite import add, directory
+from orderbook.itchwrite import message as msg
 from orderbook.lobster import midnight_ns
 
 SAMPLE = Path(__file__).parent / "fixtures" / "orderbook" / "itch-sample.itch"
 DAY = date(2019, 1, 30)
-
-
-def msg(kind: str, locate: int, ns: int, body: bytes) -> bytes:
-    """Type, stock locate, tracking number, 6-byte timestamp, body; with the 2-byte length."""
-    m = kind.encode() + struct.pack(">HH", locate, 0) + ns.to_bytes(6, "big") + body
-    return struct.pack(">H", len(m)) + m
-
-
-def directory(locate: int, symbol: str) -> bytes:
-    body = struct.pack(">8sccIcc2scccccIc", symbol.ljust(8).encode(), b"Q", b"N", 100, b"N",
-                       b"C", b"Z ", b"P", b"N", b"N", b"1", b"N", 0, b"N")
-    return msg("R", locate, 1, body)
-
-
-def add(locate, ns, ref, side, shares, price, mpid=None):
-    body = struct.pack(">QcI8sI", ref, side.encode(), shares, b"ZVZZT   ", price)
-    return msg("F" if mpid else "A", locate, ns, body + (mpid.encode() if mpid else b""))
 
 
 def test_sample_parses_completely():
