@@ -680,8 +680,12 @@ def drop_tie(
 # -- book: order books from market-data feeds -----------------------------------------------------
 
 book_app = typer.Typer(no_args_is_help=True, help="Order books from market-data feeds (LOBSTER, "
-                       "Databento MBO): import them, the book at any moment, replay.")
+                       "Databento MBO, NASDAQ ITCH 5.0, exchange L2 deltas): import them, the "
+                       "book at any moment, replay, gaps, liquidity.")
 app.add_typer(book_app, name="book")
+
+
+FEED_FORMATS = ("lobster", "mbo", "itch", "l2")
 
 
 def _price(value: int | None, scale: int) -> str:
@@ -695,9 +699,13 @@ def book_import(
     ctx: typer.Context,
     files: Annotated[list[Path], typer.Argument(help="Feed files (a LOBSTER message file takes "
                                                      "its orderbook file beside it along).")],
-    fmt: Annotated[str, typer.Option("--format", help="lobster or mbo.")],
+    fmt: Annotated[str, typer.Option("--format", help="lobster, mbo, itch or l2.")],
     venue: Annotated[str | None, typer.Option(
-        "--venue", help="The venue (a MIC, e.g. XNAS) when the feed does not say.")] = None,
+        "--venue", help="The venue (a MIC, e.g. XNAS) when the feed does not say; L2: binance, "
+                        "coinbase or kraken.")] = None,
+    lines: Annotated[bool, typer.Option(
+        "--lines", help="ITCH/L2: the files are redundant captures (A/B lines, two hosts) of "
+                        "one feed: merge them by sequence number into one stream.")] = False,
     symbol: Annotated[str | None, typer.Option(
         "--symbol", help="The symbol (LOBSTER: else from the file name; MBO: keep only this "
                          "one, by symbol or instrument_id).")] = None,
@@ -719,9 +727,13 @@ def book_import(
     except ValueError as exc:
         raise typer.BadParameter(f"{day!r} is not a date like 2012-06-21",
                                  param_hint="--date") from exc
-    report = import_feeds(_home(ctx), files, fmt, venue=venue, symbol=symbol, day=trading_day,
-                          checkpoint_every=checkpoint_every,
-                          settings=ctx.obj.config.capture_settings())
+    try:
+        report = import_feeds(_home(ctx), files, fmt, venue=venue, symbol=symbol,
+                              day=trading_day, checkpoint_every=checkpoint_every, lines=lines,
+                              settings=ctx.obj.config.capture_settings())
+    except SalvageError as exc:
+        err.print(f"[red]cannot import[/] {escape(str(exc))}", soft_wrap=True)
+        raise typer.Exit(2) from exc
     if as_json:
         _print_json(report.as_dict())
     else:
@@ -744,6 +756,9 @@ def book_import(
         if f.error_count > 20:
             err.print(f"  … {f.error_count - 20:,} more (`salvage query \"SELECT errors FROM "
                       f"book_files WHERE sha256 = '{f.sha256}'\"`)")
+        for finding in f.findings[:20]:
+            err.print(f"[yellow]{finding['kind']}[/] {escape(f.name)} line {finding['line']}: "
+                      f"{escape(finding['detail'])}", soft_wrap=True)
         if f.error:
             err.print(f"[red]{escape(f.error_type or 'error')}[/] {escape(f.name)}: "
                       f"{escape(f.error)}", soft_wrap=True)
@@ -830,20 +845,29 @@ def _finding(f: Any) -> dict:
 
 @book_app.command("replay")
 def book_replay(
-    file: Annotated[Path, typer.Argument(help="A LOBSTER message file or a Databento MBO CSV.")],
+    files: Annotated[list[Path], typer.Argument(
+        metavar="FILE...", help="A LOBSTER message file, a Databento MBO CSV, an ITCH 5.0 file "
+                                "or pcap, an L2 JSON-lines capture; several: the A/B lines of "
+                                "one ITCH or L2 feed, merged.")],
     out_path: Annotated[Path, typer.Option(
         "-o", "--out", help="OUT.csv (+ OUT.csv.meta.json), OUT.parquet or OUT.arrow.")],
     fmt: Annotated[str | None, typer.Option(
-        "--format", help="lobster or mbo (default: from the name or the first line).")] = None,
+        "--format", help="lobster, mbo, itch or l2 (default: from the name or the first "
+                         "line).")] = None,
     depth: Annotated[int, typer.Option("--depth", help="Levels per side in each row.")] = 10,
     symbol: Annotated[str | None, typer.Option(
-        "--symbol", help="MBO: the instrument to replay (symbol or instrument_id).")] = None,
+        "--symbol", help="MBO/ITCH/L2: the instrument to replay (symbol, instrument_id or "
+                         "ITCH stock locate).")] = None,
+    venue: Annotated[str | None, typer.Option(
+        "--venue", help="L2: binance, coinbase or kraken (default: from the messages).")]
+    = None,
     book: Annotated[Path | None, typer.Option(
         "--book", help="LOBSTER: the orderbook file (default: the one beside FILE).")] = None,
     no_book: Annotated[bool, typer.Option(
         "--no-book", help="LOBSTER: start from an empty book, use no orderbook file.")] = False,
     day: Annotated[str | None, typer.Option(
-        "--date", help="LOBSTER: the trading day, YYYY-MM-DD (else from the file name).")]
+        "--date", help="LOBSTER/ITCH: the trading day, YYYY-MM-DD (else from the file "
+                       "name).")]
     = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -856,15 +880,16 @@ def book_replay(
 
     if depth < 1:
         raise typer.BadParameter("give a depth of at least 1", param_hint="--depth")
-    if fmt is not None and fmt not in ("lobster", "mbo"):
-        raise typer.BadParameter("choose lobster or mbo", param_hint="--format")
+    if fmt is not None and fmt not in FEED_FORMATS:
+        raise typer.BadParameter(f"choose {', '.join(FEED_FORMATS)}", param_hint="--format")
     try:
         trading_day = Date.fromisoformat(day) if day else None
     except ValueError as exc:
         raise typer.BadParameter(f"{day!r} is not a date like 2012-06-21",
                                  param_hint="--date") from exc
     try:
-        feed = open_feed(file, fmt, symbol=symbol, date=trading_day)
+        feed = open_feed(files if len(files) > 1 else files[0], fmt, symbol=symbol,
+                         date=trading_day, venue=venue)
         result = replay(feed, depth, book_file=book, symbol=symbol, use_book=not no_book)
         write_replay(result, out_path)
     except (FeedError, SalvageError) as exc:
@@ -873,10 +898,13 @@ def book_replay(
     if as_json:
         _print_json({"out": str(out_path), "format": result.info.format,
                      "symbol": result.info.symbol, "price_scale": result.info.price_scale,
-                     "depth": depth, "counts": result.counts,
-                     "errors": [e.as_dict() for e in result.errors]})
+                     "size_scale": result.info.size_scale, "depth": depth,
+                     "counts": result.counts, "errors": [e.as_dict() for e in result.errors],
+                     "findings": [f.as_dict() for f in result.findings]})
         return
     out.print(result.summary(), markup=False, highlight=False, soft_wrap=True)
+    for f in result.findings[:20]:
+        err.print(f"[yellow]{f.kind}[/] line {f.line}: {escape(f.detail)}", soft_wrap=True)
     for e in result.errors[:20]:
         err.print(f"[yellow]line {e.line}[/] {escape(e.reason)}", soft_wrap=True)
     if len(result.errors) > 20:

@@ -7,6 +7,9 @@
     orderbook.sequence_gap  numbers missing from a channel's sequence — only for files that hold
                             the whole channel (`whole_channel`); otherwise not checkable, and said
     orderbook.missing_day   a trading day between a stream's first and last day with no file
+                            (L2 crypto feeds: every calendar day; their hours are the whole day)
+    orderbook.checksum, orderbook.state_unknown, and the sequence gaps of ITCH and L2 feeds:
+                            from what their readers found (`feed_findings`; integrity.py)
 
 Each stored events file (one per symbol and day, as `book_files` lists them) is read once, in
 feed order; the top of book comes from the same engine as replay, one batch at a time.
@@ -27,6 +30,7 @@ import pyarrow.parquet as pq
 from archive.home import Home
 from orderbook.engine import Book
 from orderbook.events import F_MAYBE_BAD_BOOK
+from orderbook.integrity import integrity_findings
 from storage.deadlines import federal_holidays
 from storage.findings import Finding
 from storage.tables import read_table
@@ -58,19 +62,24 @@ def book_gaps(home: Home, *, silence: timedelta = SILENCE, whole_channel: bool =
     for row in files:
         _check_file(home, row, silence, whole_channel, report)
     report.findings += missing_days(files, expected)
+    report.findings += integrity_findings(home, files)
     report.findings.sort(key=lambda f: f.key)
     report.seconds = clock.perf_counter() - started
     return report
 
 
 def _current_files(home: Home) -> list[dict]:
-    """One events file per (venue, symbol, day): the first imported (`book_files` rows)."""
+    """One events file per (venue, symbol, day): the first imported (`book_files` rows), unless
+    a stream merged from more redundant lines (A/B captures) came later: it is the more
+    complete."""
     table = read_table(home.catalog, "book_files")
     chosen: dict[tuple, dict] = {}
     for row in table.sort_by("recorded_at").to_pylist():
         if row["symbol"] is None or not row["events_path"]:
             continue
-        chosen.setdefault((row["venue"], row["symbol"], row["date"]), row)
+        key = (row["venue"], row["symbol"], row["date"])
+        if key not in chosen or len(row.get("lines") or []) > len(chosen[key].get("lines") or []):
+            chosen[key] = row
     return list(chosen.values())
 
 
@@ -83,7 +92,8 @@ def _check_file(home: Home, row: dict, silence: timedelta, whole_channel: bool,
     book = Book(depth=1, price_scale=row["price_scale"] or 1)
     runs = {"crossed": _Runs(), "locked": _Runs(), "bad_book": _Runs()}
     gaps, sequences, previous = [], {}, None
-    hours = _trading_hours(row["date"])
+    crypto = row["format"] == "l2"
+    hours = _whole_day(row["date"]) if crypto else _trading_hours(row["date"])
     for batch in parquet.iter_batches(batch_size=1 << 20):
         ts = batch.column("ts").to_numpy(zero_copy_only=False)
         report.events += len(ts)
@@ -96,9 +106,11 @@ def _check_file(home: Home, row: dict, silence: timedelta, whole_channel: bool,
         both = ~(np.isnan(bid) | np.isnan(ask))
         runs["crossed"].add(ts, both & (bid > ask))
         runs["locked"].add(ts, both & (bid == ask))
-        flags = batch.column("flags").to_numpy(zero_copy_only=False)
-        runs["bad_book"].add(ts, (flags & F_MAYBE_BAD_BOOK) != 0)
-        _collect_sequences(batch, sequences)
+        if not crypto:  # L2: our own reader's flag; its unknown-state windows say more
+            flags = batch.column("flags").to_numpy(zero_copy_only=False)
+            runs["bad_book"].add(ts, (flags & F_MAYBE_BAD_BOOK) != 0)
+        if row["format"] == "mbo":  # ITCH/L2 sequences are checked by their readers
+            _collect_sequences(batch, sequences)
     report.files += 1
     for start, end in gaps[:MAX_RUNS]:
         seconds = (end - start) / 1e9
@@ -124,12 +136,18 @@ def missing_days(files: Iterable[dict], expected: tuple[date, date] | None = Non
                  ) -> list[Finding]:
     """Trading days with no file, between each stream's first and last day (or `expected`)."""
     days: dict[tuple[str, str], set[date]] = {}
+    every_day: set[tuple[str, str]] = set()
     for row in files:
         days.setdefault((row["venue"], row["symbol"]), set()).add(row["date"])
+        if row.get("format") == "l2":  # crypto venues trade every day
+            every_day.add((row["venue"], row["symbol"]))
     found = []
     for (venue, symbol), have in sorted(days.items()):
         first, last = expected or (min(have), max(have))
-        for day in trading_days(min(first, min(have)), max(last, max(have))):
+        first, last = min(first, min(have)), max(last, max(have))
+        wanted = [first + timedelta(days=k) for k in range((last - first).days + 1)] \
+            if (venue, symbol) in every_day else trading_days(first, last)
+        for day in wanted:
             if day not in have:
                 found.append(Finding(
                     "orderbook.missing_day", entity=f"{venue}/{symbol}", period=day.isoformat(),
@@ -250,6 +268,11 @@ def _sequence_findings(row: dict, where: str, evidence: dict, sequences: dict,
                         f"{first}..{last} missing ({last - first + 1} messages)",
                 evidence={**evidence, "channel": channel, "first_missing": first,
                           "last_missing": last, "holes_in_file": len(holes)}))
+
+
+def _whole_day(day: date) -> tuple[int, int]:
+    start = datetime.combine(day, time(0), UTC)
+    return int(start.timestamp()) * 10**9, int((start + timedelta(days=1)).timestamp()) * 10**9
 
 
 def _trading_hours(day: date) -> tuple[int, int]:

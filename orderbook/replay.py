@@ -36,6 +36,7 @@ from orderbook.events import (
     REDUCE,
     Feed,
     FeedError,
+    FeedFinding,
     FeedInfo,
     MixedInstruments,
     UnreadableFeed,
@@ -46,7 +47,7 @@ from orderbook.lobster import BookRows, book_file_for, parse_lobster_name, read_
 from orderbook.mbo import read_mbo
 from storage.atomic import fsync_dir, write_atomic
 
-FORMATS = ("lobster", "mbo")
+FORMATS = ("lobster", "mbo", "itch", "l2")
 OUTPUTS = (".csv", ".parquet", ".arrow")
 
 
@@ -64,6 +65,7 @@ class ReplayResult:
     source: str = ""
     book_file: str | None = None
     instruments: list[int] = field(default_factory=list)
+    findings: list[FeedFinding] = field(default_factory=list)  # the reader's integrity findings
 
     def metadata(self) -> dict[str, str]:
         meta = self.info.as_metadata()
@@ -71,6 +73,8 @@ class ReplayResult:
                      "salvage.book_file": self.book_file or "",
                      "salvage.counts": counts_json(self.counts),
                      "salvage.errors": str(len(self.errors))})
+        if self.findings:
+            meta["salvage.findings"] = json.dumps([f.as_dict() for f in self.findings[:1000]])
         return meta
 
     def summary(self) -> str:
@@ -96,23 +100,64 @@ class ReplayResult:
         return f"{head}: " + ", ".join(parts)
 
 
-def open_feed(path: Path | str, fmt: str | None = None, *, symbol: str | None = None,
-              date: Date | None = None, batch_rows: int = 1_000_000) -> Feed:
-    """A feed for `path` in `fmt` ("lobster" | "mbo"; guessed from the name or the first line
-    when None)."""
-    path = Path(path)
+def open_feed(path: Path | str | list[Path | str], fmt: str | None = None, *,
+              symbol: str | None = None, date: Date | None = None, venue: str | None = None,
+              batch_rows: int = 1_000_000) -> Feed:
+    """A feed for `path` in `fmt` ("lobster" | "mbo" | "itch" | "l2"; guessed from the name or
+    the first bytes when None). A list of paths: redundant captures (A/B lines) of one ITCH or
+    L2 feed, merged by sequence number. `venue` names an L2 feed's venue (binance, coinbase,
+    kraken; guessed from its first messages when None)."""
+    paths = [Path(p) for p in path] if isinstance(path, list) else [Path(path)]
+    if not paths:
+        raise UnreadableFeed(0, "no feed file given")
+    first = paths[0]
     if fmt is None:
-        fmt = _guess(path)
+        fmt = _guess(first)
+    if len(paths) > 1 and fmt not in ("itch", "l2"):
+        raise UnreadableFeed(0, f"only ITCH and L2 captures of several lines merge, not {fmt}",
+                             str(first))
     if fmt == "lobster":
-        return read_lobster(path, date=date, symbol=symbol, batch_rows=batch_rows)
+        return read_lobster(first, date=date, symbol=symbol, batch_rows=batch_rows)
     if fmt == "mbo":
-        return read_mbo(path, symbol=symbol, batch_rows=batch_rows)
-    raise UnreadableFeed(0, f"unknown format {fmt!r}: choose lobster or mbo", str(path))
+        return read_mbo(first, symbol=symbol, batch_rows=batch_rows)
+    if fmt == "itch":
+        from orderbook.itch import read_itch
+
+        return read_itch(paths if len(paths) > 1 else first, symbol=symbol, date=date,
+                         batch_rows=batch_rows)
+    if fmt == "l2":
+        from orderbook.l2 import read_l2
+
+        return read_l2(paths, venue or guess_venue(first), symbol=symbol, date=date)
+    raise UnreadableFeed(0, f"unknown format {fmt!r}: choose {', '.join(FORMATS)}", str(first))
+
+
+L2_MARKERS = {"binance": ("depthUpdate", "lastUpdateId"), "coinbase": ("l2_data",),
+              "kraken": ('"book"', "book-")}
+
+
+def guess_venue(path: Path, lines: int = 50) -> str:
+    """An L2 capture's venue from the markers in its first messages."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            head = "".join(fh.readline(1 << 16) for _ in range(lines))
+    except OSError as e:
+        raise UnreadableFeed(0, f"cannot read the file: {e.strerror or e}", str(path)) from e
+    for venue, markers in L2_MARKERS.items():
+        if any(m in head for m in markers):
+            return venue
+    raise UnreadableFeed(0, "cannot tell the L2 venue from the first messages: pass --venue "
+                            "binance, coinbase or kraken", str(path))
 
 
 def _guess(path: Path) -> str:
     if parse_lobster_name(path):
         return "lobster"
+    name = path.name.lower()
+    if "itch" in name or name.endswith((".pcap", ".cap")):
+        return "itch"
+    if name.endswith((".jsonl", ".ndjson")):
+        return "l2"
     try:
         with open(path, "rb") as fh:
             first = fh.readline(4096).decode("utf-8", "replace")
@@ -120,12 +165,14 @@ def _guess(path: Path) -> str:
         raise UnreadableFeed(0, f"cannot read the file: {e.strerror or e}", str(path)) from e
     if "ts_recv" in first:
         return "mbo"
+    if first.lstrip().startswith(("{", "[")) or first[:4].isdigit() and " {" in first:
+        return "l2"
     fields = first.strip().split(",")
     if len(fields) == 6 and all(f.strip().lstrip("-").replace(".", "", 1).isdigit()
                                 for f in fields):
         return "lobster"
     raise UnreadableFeed(0, "cannot tell the format from the name or the first line: "
-                            "pass --format lobster or --format mbo", str(path))
+                            f"pass --format ({', '.join(FORMATS)})", str(path))
 
 
 def seed_checkpoint(first: pa.RecordBatch, row: dict, depth_l: int,
@@ -250,7 +297,8 @@ def _result(book: Book, outputs: list, counts: dict, errors: list, feed: Feed,
             book_file: Path | None) -> ReplayResult:
     table = pa.Table.from_batches(outputs, schema=book.schema)
     result = ReplayResult(table, counts, errors, feed.info, book.depth, str(feed.path),
-                          str(book_file) if book_file else None)
+                          str(book_file) if book_file else None,
+                          findings=list(getattr(feed, "findings", [])))
     result.table = table.replace_schema_metadata(
         {**(book.schema.metadata or {}), **{k.encode(): v.encode()
                                             for k, v in result.metadata().items()}})
@@ -265,13 +313,14 @@ def _sidecar(result: ReplayResult) -> dict:
     return {
         "format": info.format, "symbol": info.symbol, "venue": info.venue,
         "date": info.date.isoformat() if info.date else None,
-        "price_scale": info.price_scale, "depth": result.depth,
+        "price_scale": info.price_scale, "size_scale": info.size_scale, "depth": result.depth,
         "columns": ["ts", *level_columns(result.depth)],
         "ts": "nanoseconds since 1970-01-01 UTC",
         "source": result.source, "book_file": result.book_file,
         "counts": result.counts,
         "errors": [e.as_dict() for e in result.errors[:1000]],
         "errors_total": len(result.errors),
+        "findings": [f.as_dict() for f in result.findings[:1000]],
     }
 
 

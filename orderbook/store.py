@@ -42,7 +42,7 @@ import logging
 import os
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -117,20 +117,41 @@ class FeedUnreadable(BookStoreError):
 # -- readers -------------------------------------------------------------------------------------
 
 
-def _lobster(path: Path, symbol: str | None, day: date | None) -> Any:
-    return read_lobster(path, date=day, symbol=symbol)
+def _lobster(paths: list[Path], symbol: str | None, day: date | None, venue: str | None) -> Any:
+    return read_lobster(paths[0], date=day, symbol=symbol)
 
 
-def _mbo(path: Path, symbol: str | None, day: date | None) -> Any:
-    return read_mbo(path, symbol=symbol)
+def _mbo(paths: list[Path], symbol: str | None, day: date | None, venue: str | None) -> Any:
+    return read_mbo(paths[0], symbol=symbol)
 
 
-READERS: dict[str, Callable[[Path, str | None, date | None], Any]] = {
+def _itch(paths: list[Path], symbol: str | None, day: date | None, venue: str | None) -> Any:
+    from orderbook.itch import read_itch
+
+    return read_itch(paths if len(paths) > 1 else paths[0], symbol=symbol, date=day)
+
+
+def _l2(paths: list[Path], symbol: str | None, day: date | None, venue: str | None) -> Any:
+    from orderbook.l2 import read_l2
+
+    if not venue:
+        raise FeedError(0, "an L2 feed needs its venue: --venue binance, coinbase or kraken")
+    return read_l2(paths, venue, symbol=symbol, date=day)
+
+
+READERS: dict[str, Callable[[list[Path], str | None, date | None, str | None], Any]] = {
     "lobster": _lobster,
     "mbo": _mbo,
+    "itch": _itch,
+    "l2": _l2,
 }
-"""Feed formats by name: a function (path, symbol, date) -> Feed (`info`, `batches()`, `errors`).
+"""Feed formats by name: a function (paths, symbol, date, venue) -> Feed (`info`, `batches()`,
+`errors`, `findings`); more than one path only for redundant captures (A/B lines) of one feed.
 A new format is one more entry."""
+MIME = {"lobster": "text/csv", "mbo": "text/csv", "itch": "application/octet-stream",
+        "l2": "application/x-ndjson"}
+MERGEABLE = ("itch", "l2")
+"""Formats whose readers merge A/B captures by sequence number (`lines=True`)."""
 
 
 # -- layout --------------------------------------------------------------------------------------
@@ -425,31 +446,42 @@ def book_rows(levels: pa.Table) -> pa.Table:
                                 if c in levels.column_names])
 
 
-def _split(batch: pa.RecordBatch, default: str, names: dict[int, str]
-           ) -> Iterator[tuple[str, pa.RecordBatch]]:
-    """The batch's rows by symbol: an MBO file may hold several instruments (`instrument_id`,
-    named through `names`, else the number itself); other feeds are one symbol, `default`."""
+def _split(batch: pa.RecordBatch, default: str, names: Mapping[int, str],
+           attach_unassigned: bool = False) -> Iterator[tuple[str, pa.RecordBatch]]:
+    """The batch's rows by symbol: an MBO, ITCH or L2 file may hold several instruments
+    (`instrument_id`, named through `names`, else the number itself); other feeds are one symbol,
+    `default`. With `attach_unassigned` (ITCH: system events have no instrument), rows without an
+    instrument go with every instrument's rows of the batch, and a batch of nothing else is
+    dropped (the raw bytes stay in the WARC)."""
     if "instrument_id" not in batch.schema.names:
         yield default, batch
         return
     ids = batch.column("instrument_id")
     if ids.null_count == batch.num_rows:
-        yield default, batch
+        if not attach_unassigned:
+            yield default, batch
         return
     found = pc.unique(ids).to_pylist()
+    unassigned = pc.is_null(ids)
+    instruments = [i for i in found if i is not None]
     for instrument in found:
-        name = default if instrument is None else names.get(instrument, str(instrument))
-        if len(found) == 1:
+        if instrument is None:
+            if not attach_unassigned:
+                yield default, batch.filter(unassigned)
+            continue
+        name = names.get(instrument, str(instrument))
+        if len(found) == 1 or (attach_unassigned and len(instruments) == 1):
             yield name, batch
-        elif instrument is None:
-            yield name, batch.filter(pc.is_null(ids))
-        else:
-            yield name, batch.filter(pc.equal(ids, pa.scalar(instrument, ids.type)))
+            continue
+        mask = pc.equal(ids, pa.scalar(instrument, ids.type))
+        if attach_unassigned:
+            mask = pc.or_kleene(mask, unassigned)
+        yield name, batch.filter(mask)
 
 
 def store_events(home: Home, info: FeedInfo, batches: Iterable[pa.RecordBatch], sha256: str, *,
                  venue: str | None = None, symbol: str | None = None, day: date | None = None,
-                 names: dict[int, str] | None = None, book: BookRows | None = None,
+                 names: Mapping[int, str] | None = None, book: BookRows | None = None,
                  checkpoint_every: int = CHECKPOINT_EVERY,
                  row_group: int = ROW_GROUP_ROWS) -> list[Stored]:
     """Store a stream of EVENTS batches (one feed file's: `sha256` names the files written) under
@@ -468,7 +500,7 @@ def store_events(home: Home, info: FeedInfo, batches: Iterable[pa.RecordBatch], 
     venue = venue or info.venue or UNKNOWN_VENUE
     default = symbol or info.symbol or "unknown"
     day = day or info.date
-    names = names or {}
+    names = {} if names is None else names
     streams: dict[str, _Stream] = {}
 
     def stream(name: str, part: pa.RecordBatch) -> _Stream:
@@ -495,7 +527,7 @@ def store_events(home: Home, info: FeedInfo, batches: Iterable[pa.RecordBatch], 
             if symbol or info.symbol:  # one instrument (an MBO feed read for one symbol)
                 stream(default, batch).add(batch)
                 continue
-            for name, part in _split(batch, default, names):
+            for name, part in _split(batch, default, names, info.format == "itch"):
                 stream(name, part).add(part)
         return [streams[name].finish() for name in sorted(streams)]
     except BaseException:
@@ -518,6 +550,12 @@ class _Source:
     stamp: tuple[int, int]  # (size, mtime_ns): a file changing under us is refused
     companion: _Source | None = None
     where: tuple[str | None, int | None, str | None] | None = None  # WARC filename, offset, id
+    others: list[_Source] = field(default_factory=list)  # the other lines of an A/B capture
+    identity: str = ""  # the stream's sha256: the file's, or of the lines' sha256s when merged
+
+    @property
+    def lines(self) -> list[_Source]:
+        return [self, *self.others] if self.others else []
 
 
 class _Verified:
@@ -595,18 +633,19 @@ class _Archiver:
                                       payload_prefix=_prefix(source.path))
         return (entry.filename if entry else None, entry.offset if entry else None, record_id)
 
-    def take(self, source: _Source, facts: list[tuple[str, Any]]) -> None:
-        """Archive `source` (and its companion) unless the index holds its bytes already."""
+    def take(self, source: _Source, facts: list[tuple[str, Any]], mime: str = "text/csv"
+             ) -> None:
+        """Archive `source` (its companion, its other lines) unless the index holds the bytes
+        already."""
         concurrent: list[str] = []
         source.where = self.where(source)
         if source.where is None:
-            source.where = self.resource(source, "text/csv")
+            source.where = self.resource(source, mime)
             concurrent.append(source.where[2] or "")
-        if source.companion is not None:
-            comp = source.companion
+        for comp in ([source.companion] if source.companion else []) + source.others:
             comp.where = self.where(comp)
             if comp.where is None:
-                comp.where = self.resource(comp, "text/csv",
+                comp.where = self.resource(comp, mime,
                                            concurrent_to=concurrent[0] if concurrent else None)
                 concurrent.append(comp.where[2] or "")
         if not concurrent:
@@ -639,6 +678,11 @@ class FeedImport:
     offset: int | None = None
     record_id: str | None = None
     companion: str | None = None
+    lines: list[str] = field(default_factory=list)
+    """The files merged as redundant lines of one feed (`lines=True`), the first given first."""
+    findings: list[dict] = field(default_factory=list)
+    """The reader's integrity findings (FeedFinding.as_dict()): sequence gaps, fills, checksum
+    mismatches, unknown-state windows, resyncs."""
     already: bool = False
     """Its bytes were imported before: nothing was done."""
     symbols: list[dict] = field(default_factory=list)
@@ -700,6 +744,23 @@ def _pairs(paths: list[Path], fmt: str) -> list[tuple[Path, Path | None, str | N
     return out
 
 
+class _Directory(Mapping[int, str]):
+    """An ITCH feed's stock directory as it is read (locate -> symbol): the directory messages
+    come first in the file, so each stream is named when its first event is met."""
+
+    def __init__(self, feed: Any):
+        self.feed = feed
+
+    def __getitem__(self, key: int) -> str:
+        return self.feed.directory[key]
+
+    def __iter__(self) -> Iterator[int]:
+        return iter(self.feed.directory)
+
+    def __len__(self) -> int:
+        return len(self.feed.directory)
+
+
 def _instrument_names(feed: Any) -> dict[int, str]:
     """instrument_id -> symbol of an MBO file (one pass over two columns): the symbol each id
     has most often; an id with no symbol keeps its number; a symbol that several ids have (one
@@ -739,27 +800,45 @@ def _symbol_dict(row: dict) -> dict:
             "levels_path": row["levels_path"]}
 
 
+def _identity(sources: list[_Source]) -> str:
+    """The stream's sha256: of the file, or of the sorted sha256s of the lines merged."""
+    if len(sources) == 1:
+        return sources[0].sha256
+    text = "lines:" + ",".join(sorted(x.sha256 for x in sources))
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 def import_feeds(home: Home, paths: Iterable[Path | str], fmt: str, *, venue: str | None = None,
                  symbol: str | None = None, day: date | None = None,
-                 checkpoint_every: int = CHECKPOINT_EVERY,
+                 checkpoint_every: int = CHECKPOINT_EVERY, lines: bool = False,
                  settings: CaptureSettings | None = None) -> BookImport:
-    """Import a batch of feed files of one format (`lobster` or `mbo`): archive the bytes, store
-    the events and checkpoints, record `book_files`. Re-importing the same bytes is a no-op."""
+    """Import a batch of feed files of one format (`lobster`, `mbo`, `itch`, `l2`): archive the
+    bytes, store the events and checkpoints, record `book_files` (and the readers'
+    `feed_findings`). With `lines`, the files are redundant captures (A/B lines) of ONE feed,
+    merged by sequence number into one stream. Re-importing the same bytes is a no-op."""
     if fmt not in READERS:
         raise UnknownFormat(f"no reader for the feed format {fmt!r}: choose from "
                             f"{', '.join(sorted(READERS))}")
     if checkpoint_every < 1:
         raise BookStoreError(f"--checkpoint-every must be at least 1 (got {checkpoint_every})")
+    given = [Path(p).absolute() for p in paths]
+    if lines and fmt not in MERGEABLE:
+        raise BookStoreError(f"--lines merges A/B captures of sequenced feeds "
+                             f"({', '.join(MERGEABLE)}), not {fmt}")
+    if lines and len(given) < 2:
+        raise BookStoreError("--lines needs the captures of at least two lines of one feed")
     started = time.perf_counter()
     settings = settings or CaptureSettings()
     report = BookImport(repaired=recover(home.ensure()))
-    given = [Path(p).absolute() for p in paths]
     with _books_lock(home):
         done = _current(home)
         todo: list[tuple[_Source, FeedImport]] = []
-        for path, companion, refused in _pairs(given, fmt):
+        groups = [(given[0], None, None, given[1:])] if lines else [
+            (p, c, r, []) for p, c, r in _pairs(given, fmt)]
+        for path, companion, refused, others in groups:
             result = FeedImport(str(path), path.name, fmt,
-                                companion=companion.name if companion else None)
+                                companion=companion.name if companion else None,
+                                lines=[path.name, *(o.name for o in others)] if others else [])
             report.files.append(result)
             if refused:
                 result.error, result.error_type = refused, BookStoreError.__name__
@@ -767,13 +846,15 @@ def import_feeds(home: Home, paths: Iterable[Path | str], fmt: str, *, venue: st
             try:
                 source = _hash(path)
                 source.companion = _hash(companion) if companion else None
+                source.others = [_hash(o) for o in others]
             except (OSError, BookStoreError) as exc:
                 result.error, result.error_type = str(exc), type(exc).__name__
                 continue
-            result.sha256, result.size = source.sha256, source.size
+            source.identity = _identity(source.lines or [source])
+            result.sha256, result.size = source.identity, source.size
             result.uri = feed_uri(source.sha256)
-            if source.sha256 in done:
-                rows = done[source.sha256]
+            if source.identity in done:
+                rows = done[source.identity]
                 result.already = True
                 result.filename, result.offset = rows[0]["filename"], rows[0]["offset"]
                 result.record_id = rows[0]["record_id"]
@@ -806,8 +887,13 @@ def _archive(home: Home, todo: list[tuple[_Source, FeedImport]], fmt: str, venue
                      ("companion-name", comp.path.name if comp else None),
                      ("companion-sha256", comp.sha256 if comp else None),
                      ("companion-uri", feed_uri(comp.sha256) if comp else None)]
+            for k, other in enumerate(source.others, start=2):  # the other lines, B, C, ...
+                facts += [(f"line-{k}-name", other.path.name), (f"line-{k}-sha256", other.sha256),
+                          (f"line-{k}-uri", feed_uri(other.sha256))]
+            if source.others:
+                facts.append(("stream-sha256", source.identity))
             try:
-                archiver.take(source, facts)
+                archiver.take(source, facts, MIME.get(fmt, "application/octet-stream"))
             except OSError as exc:
                 result.error, result.error_type = f"not archived: {exc}", type(exc).__name__
                 continue
@@ -824,19 +910,25 @@ def _store(home: Home, source: _Source, result: FeedImport, fmt: str, venue: str
     fatal: Exception | None = None
     rows: BookRows | None = None
     try:
-        feed = READERS[fmt](source.path, symbol, day)
+        feed = READERS[fmt]([x.path for x in source.lines or [source]], symbol, day, venue)
         info = feed.info
         if source.companion is not None:
             rows = BookRows(source.companion.path)
-        names = _instrument_names(feed) if fmt == "mbo" and not symbol else None
-        stored = store_events(home, info, feed.batches(), source.sha256, venue=venue,
-                              symbol=symbol, day=day, names=names, book=rows,
-                              checkpoint_every=checkpoint_every)
-        st = os.stat(source.path)
-        if (st.st_size, st.st_mtime_ns) != source.stamp:
-            stored = []
-            raise FeedChanged(f"{source.path.name} changed while it was imported: the archived "
-                              "bytes are the ones hashed first; import it again once complete")
+        names: Mapping[int, str] | None = None
+        if not symbol and fmt in ("mbo", "l2"):
+            names = _instrument_names(feed)
+        elif not symbol and fmt == "itch":
+            names = _Directory(feed)
+        stored = store_events(home, info, feed.batches(), source.identity or source.sha256,
+                              venue=venue, symbol=symbol, day=day,
+                              names=names, book=rows, checkpoint_every=checkpoint_every)
+        for x in source.lines or [source]:
+            st = os.stat(x.path)
+            if (st.st_size, st.st_mtime_ns) != x.stamp:
+                stored = []
+                raise FeedChanged(f"{x.path.name} changed while it was imported: the archived "
+                                  "bytes are the ones hashed first; import it again once "
+                                  "complete")
     except (FeedError, FeedChanged) as exc:
         fatal = exc
         result.error, result.error_type = str(exc), type(exc).__name__
@@ -856,8 +948,12 @@ def _store(home: Home, source: _Source, result: FeedImport, fmt: str, venue: str
     result.error_count = len(errors)
     result.errors = errors[:MAX_ERRORS]
     base = {
-        "sha256": source.sha256, "original_name": source.path.name, "size": source.size,
-        "format": fmt, "price_scale": int(info.price_scale) if info else None,
+        "sha256": source.identity or source.sha256, "original_name": source.path.name,
+        "size": source.size, "format": fmt,
+        "price_scale": int(info.price_scale) if info else None,
+        "size_scale": int(info.size_scale) if info else None,
+        "lines": [x.path.name for x in source.lines] or None,
+        "line_sha256s": [x.sha256 for x in source.lines] or None,
         "checkpoint_every": checkpoint_every, "error_count": result.error_count,
         "errors": result.errors, "error_type": result.error_type, "uri": result.uri,
         "filename": result.filename, "offset": result.offset, "record_id": result.record_id,
@@ -879,6 +975,29 @@ def _store(home: Home, source: _Source, result: FeedImport, fmt: str, venue: str
             result.error = f"{source.path.name} holds no event that could be read"
             result.error_type = FeedUnreadable.__name__
             rows[0]["error_type"] = result.error_type
+    findings = list(getattr(feed, "findings", None) or [])
+    result.findings = [f.as_dict() for f in findings]
+    if findings:  # before the commit mark: a crash here leaves rows the re-import repeats
+        append_rows(home.catalog, "feed_findings", _finding_rows(base, rows, findings))
     append_rows(home.catalog, "book_files", rows)
     result.symbols = [_symbol_dict(r) for r in rows if r["symbol"] is not None]
     result.seconds = time.perf_counter() - started
+
+
+def _finding_rows(base: dict, rows: list[dict], findings: list) -> list[dict]:
+    """`feed_findings` rows: a finding about one symbol goes with that symbol's stream (its
+    venue and day); one about the whole feed (symbol None) with the feed's only stream, if one."""
+    streams = {r["symbol"]: r for r in rows}
+    only = rows[0] if len(rows) == 1 else None
+    out = []
+    for f in findings:
+        row = streams.get(f.symbol) or (only if f.symbol is None else None) or rows[0]
+        out.append({"sha256": base["sha256"], "original_name": base["original_name"],
+                    "format": base["format"], "venue": row["venue"],
+                    "symbol": f.symbol if f.symbol is not None else (
+                        only["symbol"] if only else None),
+                    "date": row["date"], "kind": f.kind, "line": int(f.line),
+                    "last_line": f.last_line, "first_seq": f.first_seq, "last_seq": f.last_seq,
+                    "from_ts": f.from_ts, "to_ts": f.to_ts, "source": f.source,
+                    "detail": f.detail})
+    return out

@@ -15,7 +15,8 @@ TYPES = (
     "filing.missing", "filing.incomplete", "filing.removed", "filing.altered", "filing.late",
     "page.removed", "page.altered", "archive.fixity", "pipeline.failed", "pipeline.stalled",
     "orderbook.time_gap", "orderbook.crossed", "orderbook.locked", "orderbook.bad_book",
-    "orderbook.sequence_gap", "orderbook.missing_day",
+    "orderbook.sequence_gap", "orderbook.missing_day", "orderbook.checksum",
+    "orderbook.state_unknown",
 )
 """Every incident type; the part before the dot is the source of the gap."""
 

@@ -101,12 +101,13 @@ class SeverityRule:
 def default_severity(finding: Finding, watched: bool) -> str:
     """Without a matching rule: archive fixity is critical, the pipeline and altered filings high,
     other filing gaps high for a watched filer else warning, page gaps warning; market data:
-    sequence gaps, missing days and crossed books high (the book is wrong), others warning."""
+    sequence gaps, checksum mismatches, unknown book state, missing days and crossed books high
+    (the book is wrong), others warning."""
     if finding.type == "archive.fixity":
         return "critical"
     if finding.source == "pipeline" or finding.type in (
             "filing.altered", "orderbook.sequence_gap", "orderbook.missing_day",
-            "orderbook.crossed"):
+            "orderbook.crossed", "orderbook.checksum", "orderbook.state_unknown"):
         return "high"
     if finding.source == "filing":
         return "high" if watched else "warning"

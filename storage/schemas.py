@@ -384,7 +384,7 @@ RECOVERIES = _table(
 # that could not be read at all has one row with a null symbol and its error.
 FEED_ERROR = pa.struct([pa.field("line", pa.int64()), pa.field("reason", pa.string())])
 
-BOOK_FILES_VERSION = 1
+BOOK_FILES_VERSION = 2  # 2: size_scale, lines (A/B captures merged into one stream)
 BOOK_FILES = _table(
     "book_files",
     BOOK_FILES_VERSION,
@@ -400,6 +400,7 @@ BOOK_FILES = _table(
         pa.field("first_ts", pa.int64()),  # ns since the epoch, UTC, as the events' `ts`
         pa.field("last_ts", pa.int64()),
         pa.field("price_scale", pa.int64()),
+        pa.field("size_scale", pa.int64()),  # feed size units per share/coin; null: 1
         pa.field("checkpoints", pa.int32()),
         pa.field("checkpoint_every", pa.int64()),
         pa.field("events_path", pa.string()),
@@ -414,6 +415,39 @@ BOOK_FILES = _table(
         pa.field("record_id", pa.string()),
         pa.field("companion_name", pa.string()),
         pa.field("companion_sha256", pa.string()),
+        # redundant captures of one feed merged into this stream: each line's name and sha256
+        # (`sha256` above is then the hash of the lines' hashes); null for a single file
+        pa.field("lines", pa.list_(pa.string())),
+        pa.field("line_sha256s", pa.list_(pa.string())),
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ],
+    provenance=False,
+)
+
+# What a feed reader found about a feed's integrity (orderbook.events.FeedFinding): sequence
+# gaps, ranges filled from another line, checksum mismatches, stale snapshots, windows of unknown
+# book state, resynchronisations and snapshot checks. One row per finding; `sha256` is the
+# book_files row's. Book gap detection turns them into incidents.
+FEED_FINDINGS_VERSION = 1
+FEED_FINDINGS = _table(
+    "feed_findings",
+    FEED_FINDINGS_VERSION,
+    [
+        pa.field("sha256", pa.string(), nullable=False),
+        pa.field("original_name", pa.string(), nullable=False),
+        pa.field("format", pa.string(), nullable=False),
+        pa.field("venue", pa.string()),
+        pa.field("symbol", pa.string()),   # null: the whole feed (a MoldUDP64 sequence gap)
+        pa.field("date", pa.date32()),
+        pa.field("kind", pa.string(), nullable=False),
+        pa.field("line", pa.int64(), nullable=False),
+        pa.field("last_line", pa.int64()),
+        pa.field("first_seq", pa.int64()),
+        pa.field("last_seq", pa.int64()),
+        pa.field("from_ts", pa.int64()),    # ns since the epoch, UTC
+        pa.field("to_ts", pa.int64()),
+        pa.field("source", pa.string()),
+        pa.field("detail", pa.string(), nullable=False),
         pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
     ],
     provenance=False,
@@ -435,4 +469,5 @@ TABLES: dict[str, pa.Schema] = {
     "incident_events": INCIDENT_EVENTS,
     "deliveries": DELIVERIES,
     "book_files": BOOK_FILES,
+    "feed_findings": FEED_FINDINGS,
 }
