@@ -733,7 +733,7 @@ def book_import(
                               settings=ctx.obj.config.capture_settings())
     except SalvageError as exc:
         err.print(f"[red]cannot import[/] {escape(str(exc))}", soft_wrap=True)
-        raise typer.Exit(2) from exc
+        raise typer.Exit(1) from exc
     if as_json:
         _print_json(report.as_dict())
     else:
@@ -841,6 +841,68 @@ def _finding(f: Any) -> dict:
     return {"type": f.type, "key": f.key, "entity": f.entity, "period": f.period,
             "subject": f.subject, "window_start": f.window_start, "window_end": f.window_end,
             "evidence": f.evidence}
+
+
+@book_app.command("liquidity")
+def book_liquidity(
+    ctx: typer.Context,
+    symbol: Annotated[str, typer.Argument(help="The symbol, e.g. AAPL.")],
+    start: Annotated[str, typer.Option(
+        "--from", help="ISO 8601 (no offset: UTC) or ns since the epoch, as `book at` reads it.")],
+    end: Annotated[str, typer.Option("--to", help="The end of the range (not included).")],
+    out_path: Annotated[Path, typer.Option("-o", "--out", help="FILE.parquet to write.")],
+    interval: Annotated[str, typer.Option("--interval", help="30s, 1m, 5m, 1h ...")] = "1m",
+    size: Annotated[float | None, typer.Option(
+        "--size", help="Shares (or coins) to buy and sell by walking the book.")] = None,
+    bps: Annotated[str, typer.Option(
+        "--bps", help="Distances from the mid for the depth columns, in bps.")] = "10,25,50",
+    venue: Annotated[str | None, typer.Option("--venue", help="Only this venue's feeds.")]
+    = None,
+    depth: Annotated[int, typer.Option("--depth", help="Levels per side read.")] = 50,
+    as_json: JsonOpt = False,
+) -> None:
+    """Liquidity windows of SYMBOL from the stored books, one row per interval: time-weighted
+    and closing spread, depth within each --bps of the mid, the cost of --size; written to
+    --out (columns: orderbook/liquidity.py)."""
+    from orderbook.liquidity import as_rows, liquidity, parse_interval, write_liquidity
+
+    if out_path.suffix.lower() != ".parquet":
+        raise typer.BadParameter("name the file FILE.parquet", param_hint="--out")
+    table = liquidity(_home(ctx), symbol, start, end, interval_ns=parse_interval(interval),
+                      size=size, bps=bps, venue=venue, depth=depth)
+    write_liquidity(table, out_path)
+    meta = {k.decode().removeprefix("salvage."): v.decode()
+            for k, v in (table.schema.metadata or {}).items()}
+    if as_json:
+        _print_json({"out": str(out_path), "metadata": meta, "rows": as_rows(table)})
+        return
+    rows = as_rows(table)
+    first = meta["bps"].split(",")[0].replace(".", "_")
+    states = {s: sum(r["state"] == s for r in rows) for s in ("ok", "unknown", "no_book")}
+    out.print(f"{symbol} {meta['venue']} {meta['from']} .. {meta['to']}: {len(rows)} intervals "
+              f"of {meta['interval']} ({', '.join(f'{n} {s}' for s, n in states.items())}), "
+              f"{sum(r['events'] for r in rows):,} events -> {out_path}",
+              markup=False, highlight=False, soft_wrap=True)
+    one_day = meta["from"][:10] == rows[-1]["interval_start"][:10]
+
+    def num(value: float | None, fmt: str) -> str:
+        return "" if value is None else format(value, fmt)
+
+    heads = ["start", "state", "events", "spread", "bps", f"depth ±{first}bps"]
+    heads += ["buy bps", "sell bps"] if size is not None else []
+    view = Table(*heads)
+    for r in rows[:20]:
+        cells = [r["interval_start"][11:19] if one_day else r["interval_start"][5:19],
+                 r["state"], f"{r['events']:,}",
+                 num(r["spread_twa"], ".4f"), num(r["spread_bps_twa"], ".1f"),
+                 num(r[f"depth_{first}bps_twa"], ",.0f")]
+        if size is not None:
+            cells += [num(r["buy_cost_bps_twa"], ".1f"), num(r["sell_cost_bps_twa"], ".1f")]
+        view.add_row(*cells)
+    out.print(view)
+    if len(rows) > 20:
+        out.print(f"… {len(rows) - 20:,} more intervals in {out_path}", markup=False,
+                  highlight=False)
 
 
 @book_app.command("replay")

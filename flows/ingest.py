@@ -168,7 +168,9 @@ def scan_drop_folder(home: str, folder: str | None) -> dict:
 def import_feed_files(home: str, folder: str | None) -> dict:
     """Import the settled market-data files of the feed folder (one batch per format), then
     move them to `processed/<date>/`."""
+    from orderbook.events import FeedError
     from orderbook.feedfolder import find_feeds, move_processed
+    from orderbook.replay import guess_venue
     from orderbook.store import import_feeds
 
     s = setup(home)
@@ -177,8 +179,20 @@ def import_feed_files(home: str, folder: str | None) -> dict:
     found = find_feeds(where, feeds.settle_seconds)
     summary: dict[str, Any] = {"files": 0, "events": 0, "errors": 0, "problems": [],
                                "left": found.left}
+    batches = []
     for fmt, paths in sorted(found.by_format.items()):
-        report = import_feeds(s.home, paths, fmt, venue=feeds.venue or None,
+        if fmt != "l2":
+            batches.append((fmt, feeds.venue or None, paths))
+            continue
+        by_venue: dict[str, list[Path]] = {}
+        for path in paths:  # an L2 capture says its venue in its messages
+            try:
+                by_venue.setdefault(feeds.venue or guess_venue(path), []).append(path)
+            except FeedError as exc:
+                summary["left"].append({"name": path.name, "reason": exc.reason})
+        batches += [(fmt, venue, group) for venue, group in sorted(by_venue.items())]
+    for fmt, venue, paths in batches:
+        report = import_feeds(s.home, paths, fmt, venue=venue,
                               checkpoint_every=feeds.checkpoint_every, settings=s.capture)
         summary["files"] += len(report.files)
         summary["events"] += sum(x["events"] for f in report.files for x in f.symbols)

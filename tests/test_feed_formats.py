@@ -1,0 +1,97 @@
+"""ITCH and L2 feeds through the same commands as LOBSTER and MBO: `book import` (archived,
+split by symbol, A/B lines merged), `book replay`, `book at`, `book gaps`, and the integrity
+findings that become incidents and are repaired when the other line arrives (real files, real
+WARCs, Parquet and the real engine)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+from conftest import salvage
+
+from archive.home import Home
+from orderbook import itchwrite as w
+from orderbook.at import book_at
+from orderbook.feedfolder import find_feeds
+from orderbook.replay import open_feed, replay
+from orderbook.store import book_files, import_feeds
+
+OPEN = 34_200_000_000_000  # 9:30 New York, ns after midnight
+
+
+def two_stocks() -> bytes:
+    """A day of two stocks (locates 7 and 8) with system events between their orders."""
+    return b"".join([
+        w.system(10, "O"), w.directory(7, "ZVZZT"), w.directory(8, "OTHER"),
+        w.add(7, OPEN, 1, "B", 100, 100_000), w.add(8, OPEN + 100, 2, "S", 50, 200_000,
+                                                       symbol="OTHER"),
+        w.add(7, OPEN + 200, 3, "S", 300, 100_500), w.system(OPEN + 300, "Q"),
+        w.executed(7, OPEN + 400, 1, 40), w.replace(8, OPEN + 500, 2, 4, 70, 199_900),
+        w.delete(7, OPEN + 600, 3),
+    ])
+
+
+def test_an_itch_file_is_archived_and_split_by_the_stock_directory(tmp_path: Path):
+    feed = tmp_path / "20190130.NASDAQ_ITCH50"
+    feed.write_bytes(two_stocks())
+    home = Home(tmp_path / "home")
+    report = import_feeds(home, [feed], "itch")
+    assert report.ok, report.as_dict()
+    stored = {s["symbol"]: s for s in report.files[0].symbols}
+    assert sorted(stored) == ["OTHER", "ZVZZT"]
+    # the two system events go with each stock's stream, the orders only with their own (a
+    # replace is two rows: the delete of the old reference and the add of the new)
+    assert stored["ZVZZT"]["events"] == 6 and stored["OTHER"]["events"] == 5
+    assert {r["venue"] for r in book_files(home)} == {"XNAS"}
+    at = book_at(home, "ZVZZT", "2019-01-30T14:30:00.000001Z").as_dict()
+    assert [(b["price"], b["size"]) for b in at["bids"]] == [(100_000, 60)]
+    assert at["asks"] == []
+    other = book_at(home, "OTHER", "2019-01-30T14:31:00Z").as_dict()
+    assert [(a["price"], a["size"]) for a in other["asks"]] == [(199_900, 70)]
+    assert import_feeds(home, [feed], "itch").files[0].already
+
+
+def test_itch_replay_asks_for_a_symbol_when_the_file_holds_several(tmp_path: Path):
+    feed = tmp_path / "20190130.NASDAQ_ITCH50"
+    feed.write_bytes(two_stocks())
+    both = salvage("book", "replay", str(feed), "-o", str(tmp_path / "x.parquet"))
+    assert both.returncode == 1 and "choose one with --symbol" in both.stderr
+    assert "ZVZZT" in both.stderr and "OTHER" in both.stderr
+    done = salvage("book", "replay", str(feed), "--symbol", "ZVZZT", "--depth", "2", "-o",
+                   str(tmp_path / "z.parquet"), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["symbol"] == "ZVZZT"
+    result = replay(open_feed(feed, symbol="ZVZZT"), 2)
+    assert result.table.column("bid_price_1").to_pylist()[-1] == 100_000
+    assert result.table.column("bid_size_1").to_pylist()[-1] == 60
+
+
+def test_the_feed_folder_recognises_itch_pcap_and_l2_files(tmp_path: Path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "20190130.NASDAQ_ITCH50").write_bytes(two_stocks())
+    (folder / "lineA.pcap").write_bytes(b"\xd4\xc3\xb2\xa1" + bytes(20))
+    (folder / "btcusdt.jsonl").write_text('{"lastUpdateId": 1, "bids": [], "asks": []}\n')
+    (folder / "notes.txt").write_text("hello")
+    found = find_feeds(folder, settle_seconds=0)
+    assert {k: sorted(p.name for p in v) for k, v in found.by_format.items()} == {
+        "itch": ["20190130.NASDAQ_ITCH50", "lineA.pcap"], "l2": ["btcusdt.jsonl"]}
+    assert [x["name"] for x in found.left] == ["notes.txt"]
+
+
+def test_the_command_line_imports_itch_and_refuses_lines_for_lobster(tmp_path: Path):
+    feed = tmp_path / "20190130.NASDAQ_ITCH50"
+    feed.write_bytes(two_stocks())
+    home = tmp_path / "home"
+    done = salvage("--home", str(home), "book", "import", str(feed), "--format", "itch",
+                   "--json")
+    assert done.returncode == 0, done.stderr
+    assert {s["symbol"] for s in json.loads(done.stdout)["files"][0]["symbols"]} == \
+        {"ZVZZT", "OTHER"}
+    copy = tmp_path / "copy.csv"
+    shutil.copy(feed, copy)
+    refused = salvage("--home", str(home), "book", "import", str(feed), str(copy), "--format",
+                      "lobster", "--lines")
+    assert refused.returncode == 1 and "--lines merges A/B captures" in refused.stderr
