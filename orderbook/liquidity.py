@@ -217,8 +217,9 @@ def _chunks(home: Home, row: dict, first_row: int, last_ts: int
             mask = pa.array(keep)
             table = table.filter(mask)
             levels = levels.filter(mask) if levels is not None else None
-        if table.num_rows:
-            yield table, levels
+        for at in range(0, table.num_rows, CHUNK_ROWS):
+            yield (table.slice(at, CHUNK_ROWS),
+                   levels.slice(at, CHUNK_ROWS) if levels is not None else None)
 
 
 # -- the numbers of each book state ----------------------------------------------------------------
@@ -247,52 +248,70 @@ class _Spec:
         return 4 + 3 * len(self.bps)
 
 
-def _walk(prices: np.ndarray, sizes: np.ndarray, want: float
+def _down(sizes: np.ndarray) -> np.ndarray:
+    """The sizes summed down the levels (a loop over levels: np.cumsum along axis 0 of a
+    level-major matrix is several times slower)."""
+    cum = np.empty_like(sizes)
+    cum[0] = sizes[0]
+    for j in range(1, len(sizes)):
+        np.add(cum[j - 1], sizes[j], out=cum[j])
+    return cum
+
+
+def _walk(prices: np.ndarray, sizes: np.ndarray, cum: np.ndarray, want: float
           ) -> tuple[np.ndarray, np.ndarray]:
-    """Fill `want` (feed size units) walking the levels best first: the average price (feed
-    units; NaN when the levels cannot fill it) and what is left unfilled."""
-    cum = np.cumsum(sizes, axis=1)
+    """Fill `want` (feed size units) walking the levels best first (`cum`: the sizes summed
+    down the levels): the average price (feed units; NaN when they cannot fill it) and what is
+    left unfilled."""
     take = np.clip(want - (cum - sizes), 0, sizes)
-    total = cum[:, -1]
-    avg = np.where(total >= want, (take * prices).sum(axis=1) / want, np.nan)
+    total = cum[-1]
+    avg = np.where(total >= want, (take * prices).sum(axis=0) / want, np.nan)
     return avg, np.maximum(want - total, 0.0)
 
 
 def _metrics(ap: np.ndarray, asz: np.ndarray, bp: np.ndarray, bsz: np.ndarray,
              spec: _Spec) -> np.ndarray:
-    """One row of numbers per book state (rows of the level matrices, best level first; an
-    empty level has size 0), laid out as `spec` says; NaN where undefined."""
-    n = ap.shape[0]
+    """One row of numbers per book state, laid out as `spec` says (NaN where undefined), from
+    level-major matrices: row j = level j + 1 of every state (an empty level has size 0)."""
+    n = ap.shape[1]
     ps, ss = float(spec.price_scale), float(spec.size_scale)
     out = np.full((n, spec.width), np.nan)
-    two = (asz[:, 0] > 0) & (bsz[:, 0] > 0)
-    mid2 = np.where(two, ap[:, 0] + bp[:, 0], 0)
+    two = (asz[0] > 0) & (bsz[0] > 0)
+    mid2 = np.where(two, ap[0] + bp[0], 0)
     positive = two & (mid2 > 0)
     mid = np.where(two, mid2 / (2 * ps), np.nan)
     out[:, spec.MID] = mid
-    out[:, spec.SPREAD] = np.where(two, (ap[:, 0] - bp[:, 0]) / ps, np.nan)
+    out[:, spec.SPREAD] = np.where(two, (ap[0] - bp[0]) / ps, np.nan)
     with np.errstate(divide="ignore", invalid="ignore"):
         out[:, spec.SPREAD_BPS] = np.where(positive, out[:, spec.SPREAD] / mid * 1e4, np.nan)
     out[:, spec.TWO] = two
-    m2 = np.where(positive, mid2, 0)[:, None]
+    acum, bcum = _down(asz), _down(bsz)
+    m2 = np.where(positive, mid2, 0)
+    cols = np.arange(n)
+
+    def within(cum: np.ndarray, inside: np.ndarray) -> np.ndarray:
+        # the levels within are the first `k` (prices are sorted best first)
+        k = inside.sum(axis=0)
+        return np.where(k > 0, cum[np.maximum(k - 1, 0), cols], 0) / ss
+
     for i, x in enumerate(spec.bps):
         # |2 price - 2 mid| <= x / 10,000 * 2 mid, exactly in integers: x = p / q, q | 100
         p, q = Fraction(str(x)).as_integer_ratio()
         whole, part = np.divmod(m2, 10_000 * q)
         limit = p * whole + (p * part) // (10_000 * q)
-        bid = np.where((bsz > 0) & (m2 - 2 * bp <= limit), bsz, 0).sum(axis=1) / ss
-        ask = np.where((asz > 0) & (2 * ap - m2 <= limit), asz, 0).sum(axis=1) / ss
+        bid = within(bcum, (bsz > 0) & (bp >= -((limit - m2) // 2)))
+        ask = within(acum, (asz > 0) & (ap <= (limit + m2) // 2))
         at = spec.depth_at(i)
         out[:, at] = np.where(positive, bid, np.nan)
         out[:, at + 1] = np.where(positive, ask, np.nan)
         out[:, at + 2] = np.where(positive, bid + ask, np.nan)
     if spec.size is not None:
         want = spec.size * ss
-        at = spec.size_at
-        for k, (prices, sizes, sign) in enumerate(((ap, asz, 1.0), (bp, bsz, -1.0))):
-            avg, unfilled = _walk(prices, sizes, want)
+        for k, (prices, sizes, cum, sign) in enumerate(((ap, asz, acum, 1.0),
+                                                        (bp, bsz, bcum, -1.0))):
+            avg, unfilled = _walk(prices, sizes, cum, want)
             avg = avg / ps
-            col = at + 4 * k
+            col = spec.size_at + 4 * k
             out[:, col] = avg
             with np.errstate(divide="ignore", invalid="ignore"):
                 out[:, col + 1] = np.where(positive, sign * (avg - mid) / mid * 1e4, np.nan)
@@ -303,10 +322,13 @@ def _metrics(ap: np.ndarray, asz: np.ndarray, bp: np.ndarray, bsz: np.ndarray,
 
 def _rows_metrics(rows: pa.RecordBatch, depth: int, spec: _Spec) -> np.ndarray:
     """`_metrics` of `Book.apply`'s rows (nulls: empty levels)."""
+    n = rows.num_rows
 
     def matrix(name: str) -> np.ndarray:
-        return np.column_stack([pc.fill_null(rows.column(f"{name}_{j}"), 0).to_numpy()
-                                for j in range(1, depth + 1)])
+        m = np.empty((depth, n), np.int64)
+        for j in range(depth):
+            m[j] = pc.fill_null(rows.column(f"{name}_{j + 1}"), 0).to_numpy()
+        return m
 
     return _metrics(matrix("ask_price"), matrix("ask_size"), matrix("bid_price"),
                     matrix("bid_size"), spec)
@@ -319,9 +341,9 @@ def _book_metrics(book: Book, depth: int, spec: _Spec) -> np.ndarray:
     price, size = levels["price"].to_numpy(), levels["size"].to_numpy()
     mats = []
     for code in (-1, 1):
-        p, s = np.zeros((1, depth), np.int64), np.zeros((1, depth), np.int64)
+        p, s = np.zeros((depth, 1), np.int64), np.zeros((depth, 1), np.int64)
         mine = side == code
-        p[0, :mine.sum()], s[0, :mine.sum()] = price[mine], size[mine]
+        p[:mine.sum(), 0], s[:mine.sum(), 0] = price[mine], size[mine]
         mats += [p, s]
     return _metrics(*mats, spec)
 
@@ -360,13 +382,20 @@ class _Intervals:
         dur = np.diff(t, append=until).astype(np.float64)
         where = (t - self.start) // self.step
         defined = ~np.isnan(v)
-        np.add.at(self.sums, where, np.where(defined, v, 0.0) * dur[:, None])
-        np.add.at(self.weights, where, defined * dur[:, None])
+        # points are in time order: each interval's are one run, summed by reduceat
+        first = np.flatnonzero(np.insert(where[1:] != where[:-1], 0, True))
+        runs = where[first]
+        self.sums[runs] += np.add.reduceat(np.where(defined, v, 0.0) * dur[:, None], first)
+        self.weights[runs] += np.add.reduceat(defined * dur[:, None], first)
         spread = v[:, _Spec.SPREAD]
         live = (dur > 0) & ~np.isnan(spread)
-        np.minimum.at(self.low, where[live], spread[live])
-        np.maximum.at(self.high, where[live], spread[live])
-        last = np.flatnonzero(np.append(where[1:] != where[:-1], True))
+        if live.any():
+            at, spread = where[live], spread[live]
+            first = np.flatnonzero(np.insert(at[1:] != at[:-1], 0, True))
+            runs = at[first]
+            self.low[runs] = np.minimum(self.low[runs], np.minimum.reduceat(spread, first))
+            self.high[runs] = np.maximum(self.high[runs], np.maximum.reduceat(spread, first))
+        last = np.append(np.flatnonzero(where[1:] != where[:-1]), len(where) - 1)
         self.close[where[last]] = v[last]
 
 
@@ -521,3 +550,16 @@ def write_liquidity(table: pa.Table, path: Path | str) -> Path:
     with atomic_file(path) as fh:
         pq.write_table(table, fh, compression="zstd")
     return path
+
+
+def as_rows(table: pa.Table) -> list[dict]:
+    """The rows as plain dicts for JSON: timestamps as ISO 8601 UTC text with nine decimals."""
+    columns = {}
+    for name in table.column_names:
+        column = table[name]
+        if pa.types.is_timestamp(column.type):
+            columns[name] = [iso_ns(v) for v in column.cast(pa.int64()).to_pylist()]
+        else:
+            columns[name] = column.to_pylist()
+    return [dict(zip(columns, values, strict=True)) for values in zip(*columns.values(),
+                                                                        strict=True)]
