@@ -176,41 +176,15 @@ def recover_incidents(home: str) -> dict:
                 store.transition(incident.id, "unrecoverable", evidence={
                     "reason": failed.get(incident.entity, "not restored")})
                 outcome[incident.id] = "unrecoverable"
+    from orderbook.integrity import settle_incident
+
     books = [i for i in todo if i.type in BOOK_REPAIRABLE]
     for incident in books:
-        outcome[incident.id] = _repair_book(s.home, store, incident)
+        outcome[incident.id] = settle_incident(s.home, store, incident)
     return {"attempted": len(filings) + len(fixity) + len(books), "outcome": outcome}
 
 
 BOOK_REPAIRABLE = ("orderbook.sequence_gap", "orderbook.checksum", "orderbook.state_unknown")
-
-
-def _repair_book(home, store, incident) -> str:
-    """A feed gap is recovered when a stream merged from redundant lines holds every message it
-    lacked (verified: no sequence number of the range missing); otherwise its evidence says
-    what the reader did: the book resynchronised from a snapshot (exact again from there, the
-    window before it state unknown) and whether a later snapshot agreed."""
-    from orderbook.integrity import repair_of
-
-    repair = repair_of(home, incident.evidence, incident.entity)
-    if repair is not None:
-        store.transition(incident.id, "recovering")
-        store.transition(incident.id, "recovered", evidence=repair)
-        return "recovered (filled from another line)"
-    if incident.status == "unrecoverable":
-        return "unrecoverable (unchanged)"
-    evidence = {k: incident.evidence[k] for k in ("state_unknown", "resynced", "verified")
-                if k in incident.evidence}
-    resynced = "resynced" in evidence
-    cause = {"orderbook.sequence_gap": "no line held the missing messages",
-             "orderbook.checksum": "the book disagreed with the venue's checksum",
-             "orderbook.state_unknown": "the book could not be started from a snapshot"
-             }[incident.type]
-    evidence["reason"] = (
-        f"{cause}; the book is exact again from the snapshot at {evidence['resynced']['at']}"
-        if resynced else f"{cause}, and no later snapshot resynchronised the book")
-    store.transition(incident.id, "unrecoverable", evidence=evidence)
-    return "unrecoverable" + (" (book resynchronised)" if resynced else "")
 
 
 def page_copy(home, evidence: dict) -> dict | None:

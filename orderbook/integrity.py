@@ -21,6 +21,7 @@ from datetime import UTC, datetime
 
 from archive.home import Home
 from storage.findings import Finding
+from storage.incidents import Incident, IncidentStore
 from storage.tables import read_table
 
 MAX_PER_FILE = 100
@@ -179,3 +180,29 @@ def repair_of(home: Home, evidence: dict, entity: str) -> dict | None:
                            f"sequence number {first}..{last}: the line that lacked them was "
                            "filled from the other"}
     return None
+
+
+def settle_incident(home: Home, store: IncidentStore, incident: Incident) -> str:
+    """A feed gap is recovered when a stream merged from redundant lines holds every message it
+    lacked (verified: no sequence number of the range missing); otherwise its evidence says
+    what the reader did: the book resynchronised from a snapshot (exact again from there, the
+    window before it state unknown) and whether a later snapshot agreed."""
+    repair = repair_of(home, incident.evidence, incident.entity)
+    if repair is not None:
+        store.transition(incident.id, "recovering")
+        store.transition(incident.id, "recovered", evidence=repair)
+        return "recovered (filled from another line)"
+    if incident.status == "unrecoverable":
+        return "unrecoverable (unchanged)"
+    evidence = {k: incident.evidence[k] for k in ("state_unknown", "resynced", "verified")
+                if k in incident.evidence}
+    resynced = "resynced" in evidence
+    cause = {"orderbook.sequence_gap": "no line held the missing messages",
+             "orderbook.checksum": "the book disagreed with the venue's checksum",
+             "orderbook.state_unknown": "the book could not be started from a snapshot"
+             }[incident.type]
+    evidence["reason"] = (
+        f"{cause}; the book is exact again from the snapshot at {evidence['resynced']['at']}"
+        if resynced else f"{cause}, and no later snapshot resynchronised the book")
+    store.transition(incident.id, "unrecoverable", evidence=evidence)
+    return "unrecoverable" + (" (book resynchronised)" if resynced else "")

@@ -95,3 +95,79 @@ def test_the_command_line_imports_itch_and_refuses_lines_for_lobster(tmp_path: P
     refused = salvage("--home", str(home), "book", "import", str(feed), str(copy), "--format",
                       "lobster", "--lines")
     assert refused.returncode == 1 and "--lines merges A/B captures" in refused.stderr
+
+
+# -- integrity: Binance A/B captures, incidents, repair ---------------------------------------
+
+T0_MS = 1_709_251_200_000  # 2024-03-01T00:00:00Z
+
+
+def binance_line(u: int) -> str:
+    """A spot depth diff covering update id u alone; the bid at 100.00 becomes u/100 BTC."""
+    return json.dumps({"e": "depthUpdate", "E": T0_MS + u * 10, "s": "BTCUSDT", "U": u, "u": u,
+                       "b": [["100.00", f"{u / 100:.8f}"]], "a": [["101.00", "1.00000000"]]})
+
+
+def binance_capture(path: Path, drop: set[int]) -> Path:
+    """A snapshot at update 100, diffs 101..110 less `drop`, a snapshot at 110 (the book then)."""
+    snapshot = {"lastUpdateId": 100, "bids": [["100.00", "0.50000000"]],
+                "asks": [["101.00", "1.00000000"]]}
+    last = {"lastUpdateId": 110, "bids": [["100.00", "1.10000000"]],
+            "asks": [["101.00", "1.00000000"]]}
+    lines = [json.dumps(snapshot)] + [binance_line(u) for u in range(101, 111) if u not in drop]
+    path.write_text("\n".join([*lines, json.dumps(last)]) + "\n")
+    return path
+
+
+def test_a_gap_in_line_a_is_an_incident_until_line_b_fills_it(tmp_path: Path):
+    from orderbook.gaps import book_gaps
+    from orderbook.integrity import settle_incident
+    from storage.incidents import IncidentStore
+
+    a = binance_capture(tmp_path / "hostA.jsonl", drop={105})
+    b = binance_capture(tmp_path / "hostB.jsonl", drop={108})
+    home = Home(tmp_path / "home")
+    alone = import_feeds(home, [a], "l2", venue="binance")
+    assert alone.ok, alone.as_dict()
+    assert {f["kind"] for f in alone.files[0].findings} >= {"sequence_gap", "unknown_state",
+                                                          "resynced"}
+    found = [f for f in book_gaps(home).findings if f.type == "orderbook.sequence_gap"]
+    assert len(found) == 1
+    gap = found[0]
+    assert gap.entity == "binance/BTCUSDT"
+    assert (gap.evidence["first_missing"], gap.evidence["last_missing"]) == (105, 105)
+    assert gap.evidence["state_unknown"]["first_line"] <= gap.evidence["resynced"]["line"]
+    store = IncidentStore(home)
+    incident = store.raise_findings([gap])[0]
+    assert settle_incident(home, store, incident) == "unrecoverable (book resynchronised)"
+    assert store.get(incident.id).status == "unrecoverable"
+
+    merged = import_feeds(home, [a, b], "l2", venue="binance", lines=True)
+    assert merged.ok and merged.files[0].lines == ["hostA.jsonl", "hostB.jsonl"]
+    kinds = [f["kind"] for f in merged.files[0].findings]
+    assert "sequence_gap" not in kinds and kinds.count("filled") == 2
+    assert not [f for f in book_gaps(home).findings if f.type == "orderbook.sequence_gap"]
+    assert settle_incident(home, store, store.get(incident.id)) == \
+        "recovered (filled from another line)"
+    done = store.get(incident.id)
+    recovered = next(e for e in done.timeline if e.event == "recovered").evidence
+    assert done.status == "resolved" and recovered["verified"] is True
+    assert recovered["filled_from"] == ["hostB.jsonl"] and recovered["lines"] == [
+        "hostA.jsonl", "hostB.jsonl"]
+    at = book_at(home, "BTCUSDT", "2024-03-01T00:00:05Z", venue="binance").as_dict()
+    assert [(x["price"], x["size"]) for x in at["bids"]] == [(100 * 10**9, 110_000_000)]
+
+
+def test_a_diff_missing_from_both_lines_stays_a_gap(tmp_path: Path):
+    from orderbook.gaps import book_gaps
+
+    a = binance_capture(tmp_path / "a.jsonl", drop={104, 107})
+    b = binance_capture(tmp_path / "b.jsonl", drop={107})
+    home = Home(tmp_path / "home")
+    merged = import_feeds(home, [a, b], "l2", venue="binance", lines=True)
+    gaps = [f for f in merged.files[0].findings if f["kind"] == "sequence_gap"]
+    assert [(g["first_seq"], g["last_seq"]) for g in gaps] == [(107, 107)]
+    found = [f for f in book_gaps(home).findings if f.type == "orderbook.sequence_gap"]
+    assert [f.evidence["first_missing"] for f in found] == [107]
+    assert found[0].evidence["lines"] == ["a.jsonl", "b.jsonl"]
+    assert found[0].evidence["filled"][0]["first"] == 104
