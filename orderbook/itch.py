@@ -1,10 +1,10 @@
 """NASDAQ TotalView-ITCH 5.0 binary files (the specification: NQTVITCHSpecification.pdf).
 
 The file is a run of messages, each preceded by a 2-byte big-endian length (the framing of
-NASDAQ's historical files; MoldUDP64 packets are not read). A message starts with its type letter,
-the stock locate (2 bytes), a tracking number (2) and a 6-byte timestamp: nanoseconds since
-midnight, New York time. Integers are big-endian and unsigned; prices are Price(4), dollars
-× 10,000 (`price_scale` 10_000).
+NASDAQ's historical files), or a pcap capture of the feed's MoldUDP64 packets (below). A message
+starts with its type letter, the stock locate (2 bytes), a tracking number (2) and a 6-byte
+timestamp: nanoseconds since midnight, New York time. Integers are big-endian and unsigned;
+prices are Price(4), dollars × 10,000 (`price_scale` 10_000).
 
 The file is memory-mapped and read by a numba loop over its bytes, `batch_rows` messages at a
 time. What becomes an EVENTS row:
@@ -38,6 +38,23 @@ Errors (in `feed.errors`, in file order): a known type whose length is not the s
 is skipped (MalformedRow); a length prefix cut off at the end, a length that runs past the end,
 a zero length, or a type byte that is not a letter (the framing is lost) is a BrokenFraming:
 reading stops there, everything before it is yielded.
+
+pcap captures (`framing="pcap"`, guessed from the pcap magic number): ITCH over MoldUDP64
+(orderbook/moldudp.py). Several paths are redundant captures of one feed (the A and B lines, or
+several hosts), merged by sequence number session by session (`arbitrate`; lines named by file
+name, the first path wins ties). The merged stream is framed in chunks of at most `batch_rows`
+messages (64 MB) and decoded by the same loop, whose live orders and counts carry over from chunk
+to chunk. Then: sequence = the MoldUDP64 sequence number (it restarts at a session change, listed
+in `feed.sessions`); line = the message's 1-based number in the merged stream (ascending; a
+hole's messages take no number; decoder errors use it too), while capture errors (a truncated
+record, a packet whose messages do not frame) carry the packet number in their own capture and
+that capture's path. `feed.findings`: sequence_gap for every range no line had (also before the
+first message captured when the capture starts after sequence 1, and after the last when a
+heartbeat or the end of session announces more), filled for every range one line lacked and
+another supplied (`source` = the line that lacked it); from_ts/to_ts are the ts of the messages
+around the range. `feed.arbitration` is the Arbitration (None for plain files), `feed.merge` the
+MoldMerge (per-line PcapStats and MoldReport, every session's Arbitration). The day: `date`, the
+file name, else the New York date of the first packet's capture time.
 """
 
 from __future__ import annotations
@@ -45,7 +62,8 @@ from __future__ import annotations
 import contextlib
 import mmap
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from datetime import UTC, datetime
 from datetime import date as Date
 from pathlib import Path
 
@@ -54,6 +72,7 @@ import pyarrow as pa
 from numba import njit, types
 from numba.typed import Dict
 
+from orderbook.arbitrate import Arbitration
 from orderbook.events import (
     ADD,
     DELETE,
@@ -68,7 +87,8 @@ from orderbook.events import (
     MalformedRow,
     UnreadableFeed,
 )
-from orderbook.lobster import midnight_ns
+from orderbook.lobster import NEW_YORK, midnight_ns
+from orderbook.moldudp import MAX_BYTES, MoldMerge, capture_start, is_pcap, open_captures
 
 PRICE_SCALE = 10_000
 VENUE = "XNAS"
@@ -288,29 +308,57 @@ def _text(raw: np.ndarray) -> pa.Array:
         None, pa.py_buffer(np.arange(n + 1, dtype=np.int32)), pa.py_buffer(raw.copy())])
 
 
+class _State:
+    """The decoder's state, carried from one buffer to the next: live orders, counts per type
+    letter, messages read."""
+
+    def __init__(self) -> None:
+        self.orders = Dict.empty(key_type=types.uint64, value_type=types.int64)
+        self.counts = np.zeros(256, dtype=np.int64)
+        self.index = 0
+        self.broken = False
+
+
 class ItchFeed(Feed):
-    """An ITCH 5.0 file as a stream of EVENTS batches (`batch_rows` messages per step).
+    """An ITCH 5.0 file, or MoldUDP64 captures (`framing` "pcap"), as a stream of EVENTS
+    batches (`batch_rows` messages per step).
 
     Filled while iterating: `errors`, `counts` (messages per type letter, plus 'malformed'),
     `messages` (framed messages read), `directory` (locate -> symbol), `system_events` and
-    `trading_states` (lists of (line, locate, letter))."""
+    `trading_states` (lists of (line, locate, letter)); for captures `findings`, `arbitration`,
+    `sessions` ((line, session, first sequence) per session) and `merge`."""
 
-    def __init__(self, path: Path, info: FeedInfo, batch_rows: int,
-                 symbol: str | None = None) -> None:
+    def __init__(self, path: Path | Sequence[Path], info: FeedInfo, batch_rows: int,
+                 symbol: str | None = None, *, framing: str = "file",
+                 port: int | None = None) -> None:
         super().__init__(info)
-        self.path = Path(path)
+        self.paths = [Path(path)] if isinstance(path, str | Path) else [Path(p) for p in path]
+        self.path = self.paths[0]
         self.batch_rows = batch_rows
         self.symbol = symbol
+        self.framing = framing
+        self.port = port
         self._midnight = midnight_ns(info.date)
         self.counts: dict[str, int] = {}
         self.messages = 0
         self.directory: dict[int, str] = {}
         self.system_events: list[tuple[int, int, str]] = []
         self.trading_states: list[tuple[int, int, str]] = []
+        self.arbitration: Arbitration | None = None
+        self.sessions: list[tuple[int, str, int]] = []
+        self.merge: MoldMerge | None = None
+
+    @property
+    def _where(self) -> str:
+        return "+".join(str(p) for p in self.paths)
 
     def batches(self) -> Iterator[pa.RecordBatch]:
         self.errors, self.counts, self.messages = [], {}, 0
         self.directory, self.system_events, self.trading_states = {}, [], []
+        self.findings, self.arbitration, self.sessions, self.merge = [], None, [], None
+        if self.framing == "pcap":
+            yield from self._read_captures()
+            return
         try:
             fh = open(self.path, "rb")
         except OSError as e:
@@ -327,10 +375,41 @@ class ItchFeed(Feed):
                     mm.close()
 
     def _read(self, buf: np.ndarray) -> Iterator[pa.RecordBatch]:
+        state = _State()
+        yield from self._decode_buffer(buf, state)
+        if not state.broken:
+            self._check_symbol()
+
+    def _read_captures(self) -> Iterator[pa.RecordBatch]:
+        """The captures merged, framed in chunks and decoded with one state."""
+        self.merge = merge = open_captures(self.paths, port=self.port)
+        drained: dict[int, int] = {}
+        state = _State()
+        for chunk in merge.chunks(max_messages=self.batch_rows, max_bytes=MAX_BYTES):
+            self._drain(merge, drained)
+            yield from self._decode_buffer(chunk.buf, state, chunk.seq, chunk.first_line - 1)
+            if state.broken:  # cannot happen: moldudp checks each packet's framing
+                break
+        self._drain(merge, drained)
+        self.arbitration, self.sessions = merge.arbitration, merge.sessions
+        self.findings = merge.findings(self._midnight, self.info.symbol)
+        if not state.broken:
+            self._check_symbol()
+
+    def _drain(self, merge: MoldMerge, drained: dict[int, int]) -> None:
+        """Capture errors found since the last call, into `errors`."""
+        for found in [s.errors for s in merge.pcap.values()] + [
+                r.errors for r in merge.reports.values()]:
+            self.errors += found[drained.get(id(found), 0):]
+            drained[id(found)] = len(found)
+
+    def _decode_buffer(self, buf: np.ndarray, state: _State, seq: np.ndarray | None = None,
+                       base: int = 0) -> Iterator[pa.RecordBatch]:
+        """Decode all of `buf` (`seq`: the sequence number of each of its messages, the first
+        being message `base` + 1; None: sequence = message index)."""
         n_max = self.batch_rows
-        orders = Dict.empty(key_type=types.uint64, value_type=types.int64)
-        counts = np.zeros(256, dtype=np.int64)
-        pos, index = 0, 0
+        orders, counts = state.orders, state.counts
+        pos, index = 0, state.index
         while True:
             ev = 2 * n_max
             ts, act = np.empty(ev, np.int64), np.empty(ev, np.uint8)
@@ -348,7 +427,7 @@ class ItchFeed(Feed):
                 buf, pos, index, n_max, LENGTHS, orders, ts, act, side, price, has_price,
                 size, oid, line, raw, loc, counts, aux_line, aux_loc, aux_kind, aux_code, dir_loc,
                 dir_sym, bad_line, bad_type, bad_len)
-            self.messages = index
+            self.messages = state.index = index
             self._tally(counts, n_bad)
             for j in range(n_dir):
                 self.directory[int(dir_loc[j])] = bytes(dir_sym[j]).decode("ascii",
@@ -361,18 +440,21 @@ class ItchFeed(Feed):
                 t = chr(bad_type[j])
                 self.errors.append(MalformedRow(
                     int(bad_line[j]), f"a '{t}' message is {LENGTHS[bad_type[j]]} bytes long, "
-                    f"this one {int(bad_len[j])}: skipped", str(self.path)))
+                    f"this one {int(bad_len[j])}: skipped", self._where))
             if n:
                 batch = self._events(ts[:n], act[:n], side[:n], price[:n], has_price[:n],
-                                     size[:n], oid[:n], line[:n], raw[:n], loc[:n])
+                                     size[:n], oid[:n], line[:n], raw[:n], loc[:n], seq, base)
                 if batch.num_rows:
                     yield batch
             if status != OK:
                 self.errors.append(BrokenFraming(index + 1, f"{FRAMING[status]} (byte {pos})",
-                                                 str(self.path)))
+                                                 self._where))
+                state.broken = True
                 return
-            if index == start:  # end of file
+            if index == start or pos >= len(buf):  # end of the buffer
                 break
+
+    def _check_symbol(self) -> None:
         if self.symbol is not None and not self._wanted():
             self.errors.append(FeedError(0, f"no stock directory entry for {self.symbol!r}",
                                          str(self.path)))
@@ -391,8 +473,8 @@ class ItchFeed(Feed):
             wanted.add(int(self.symbol))
         return wanted
 
-    def _events(self, ts, act, side, price, has_price, size, oid, line, raw, loc
-                ) -> pa.RecordBatch:
+    def _events(self, ts, act, side, price, has_price, size, oid, line, raw, loc, seq=None,
+                base=0) -> pa.RecordBatch:
         system = raw == ord("S")
         if self.symbol is not None:
             keep = system | np.isin(loc, np.fromiter(self._wanted(), np.int64))
@@ -404,10 +486,11 @@ class ItchFeed(Feed):
                 system = system[keep]
         n = len(line)
         ts = ts + self._midnight
+        sequence = line - 1 if seq is None else seq[line - 1 - base]
         arrays = [
             pa.array(ts), pa.array(ts), pa.array(act), pa.array(side),
             pa.array(price, mask=~has_price), pa.array(size), pa.array(oid),
-            pa.array(np.zeros(n, dtype=np.uint8)), pa.array(line - 1), pa.nulls(n, pa.int32()),
+            pa.array(np.zeros(n, dtype=np.uint8)), pa.array(sequence), pa.nulls(n, pa.int32()),
             pa.array(line), _text(raw), pa.array(loc.astype(np.uint32), mask=system),
         ]
         return pa.RecordBatch.from_arrays(arrays, schema=EVENTS)
@@ -433,18 +516,42 @@ class ItchFeed(Feed):
         })
 
 
-def read_itch(path: Path | str, *, symbol: str | None = None, date: Date | None = None,
-              batch_rows: int = 1_000_000) -> ItchFeed:
-    """A NASDAQ TotalView-ITCH 5.0 file. `symbol` keeps one instrument's events (a directory
-    symbol, or all digits: a stock locate) plus the system events; `date` (the file's trading
-    day) comes from 8 digits in the file name when not given."""
-    path = Path(path)
+FRAMINGS = ("file", "pcap")
+
+
+def read_itch(path_or_paths: Path | str | Sequence[Path | str], *, symbol: str | None = None,
+              date: Date | None = None, batch_rows: int = 1_000_000, framing: str | None = None,
+              port: int | None = None) -> ItchFeed:
+    """A NASDAQ TotalView-ITCH 5.0 file, or pcap captures of ITCH over MoldUDP64 (several paths:
+    redundant captures of one feed, merged). `symbol` keeps one instrument's events (a directory
+    symbol, or all digits: a stock locate) plus the system events; `date` (the trading day) comes
+    from 8 digits in a file name when not given, for captures else from the first packet's time.
+    `framing`: "file" (length-prefixed messages) or "pcap"; guessed from the first file's magic
+    number when None. `port` keeps a capture's datagrams to that UDP port."""
+    if isinstance(path_or_paths, str | Path):
+        paths = [Path(path_or_paths)]
+    else:
+        paths = [Path(p) for p in path_or_paths]
+    if not paths:
+        raise UnreadableFeed(0, "no file given")
+    if framing is None:
+        framing = "pcap" if is_pcap(paths[0]) else "file"
+    if framing not in FRAMINGS:
+        raise ValueError(f"framing is one of {FRAMINGS}, not {framing!r}")
+    if framing == "file" and len(paths) > 1:
+        raise UnreadableFeed(0, "only pcap captures (ITCH over MoldUDP64, with sequence numbers) "
+                                "can be merged as A/B lines", "+".join(map(str, paths)))
     if date is None:
-        date = date_from_name(path)
+        date = next((d for d in map(date_from_name, paths) if d is not None), None)
+    if date is None and framing == "pcap":
+        with contextlib.suppress(OSError):
+            start = capture_start(paths[0])
+            if start is not None:
+                date = datetime.fromtimestamp(start / 1e9, UTC).astimezone(NEW_YORK).date()
     if date is None:
         raise UnreadableFeed(0, "an ITCH file does not say its day and the file name has no "
                                 "YYYYMMDD or MMDDYYYY: give the date (--date YYYY-MM-DD)",
-                             str(path))
+                             str(paths[0]))
     info = FeedInfo("itch", PRICE_SCALE, symbol if symbol and not symbol.isdigit() else None,
                     VENUE, date)
-    return ItchFeed(path, info, batch_rows, symbol)
+    return ItchFeed(paths, info, batch_rows, symbol, framing=framing, port=port)

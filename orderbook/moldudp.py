@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 import numpy as np
+from numba import njit
 
 from orderbook.arbitrate import Arbitration, Message, arbitrate
 from orderbook.events import FeedError, FeedFinding, MalformedRow, UnreadableFeed
@@ -50,6 +51,12 @@ REORDER_WINDOW = 256            # packets a line may arrive out of order and sti
 
 _RECORD = {"<": struct.Struct("<IIII"), ">": struct.Struct(">IIII")}
 _MOLD = struct.Struct(">10sQH")
+_PRINTABLE = bytes(range(32, 127))
+# why a packet's messages stop framing (`_walk`)
+_FRAMED, _CUT_LENGTH, _ZERO, _PAST_END, _NOT_A_TYPE = 0, 1, 2, 3, 4
+_PROBLEMS = {_CUT_LENGTH: "ends inside a length", _ZERO: "has a message of length 0",
+             _PAST_END: "has a message that runs past its end",
+             _NOT_A_TYPE: "has a message whose type byte is not a letter"}
 
 
 class UdpPacket(NamedTuple):
@@ -102,7 +109,12 @@ class MoldReport:
     messages: int = 0
     heartbeats: int = 0
     requests: int = 0           # 20-byte packets with a count: retransmission requests
-    not_mold: int = 0           # datagrams that are not MoldUDP64 (too short, session not ASCII)
+    not_mold: int = 0           # datagrams that are not MoldUDP64 (too short, session not
+    #                             ASCII; before the port is known: messages that do not frame)
+    other_port: int = 0         # datagrams to another port than the feed's
+    other_ports: dict[int, int] = field(default_factory=dict)
+    """Of those, the ones that look like MoldUDP64 (another feed?), per port."""
+    port: int | None = None     # the feed's UDP port (given, or the first that carried it)
     sessions: list[tuple[int, str, int]] = field(default_factory=list)
     """(packet number, session, sequence number) where each session begins."""
     ended: list[tuple[int, str, int]] = field(default_factory=list)
@@ -275,11 +287,39 @@ def _udp(frame: bytes, link: int, stats: PcapStats) -> tuple[int, int, int, int,
 # MoldUDP64
 
 
+@njit(cache=True, nogil=True)
+def _walk(buf, at, count):
+    """Follow `count` length-prefixed messages from `buf[at:]`: (messages whole, the end of the
+    last, the start of the last, problem code)."""
+    n = len(buf)
+    got = 0
+    last_at = at
+    while got < count:
+        if at + 2 > n:
+            return got, at, last_at, _CUT_LENGTH
+        ln = (np.int64(buf[at]) << 8) | np.int64(buf[at + 1])
+        if ln == 0:
+            return got, at, last_at, _ZERO
+        if at + 2 + ln > n:
+            return got, at, last_at, _PAST_END
+        t = buf[at + 2]
+        if not ((65 <= t <= 90) or (97 <= t <= 122)):
+            return got, at, last_at, _NOT_A_TYPE
+        last_at = at
+        at += 2 + ln
+        got += 1
+    return got, at, last_at, _FRAMED
+
+
 def _ts(data: bytes, at: int) -> int:
     """The ITCH timestamp of the block at `at` (bytes 5-10 of the message), -1 if too short."""
     if ((data[at] << 8) | data[at + 1]) < 11:
         return -1
     return int.from_bytes(data[at + 7:at + 13], "big")
+
+
+def _ts_or_none(ts: int) -> int | None:
+    return ts if ts >= 0 else None
 
 
 def mold_packets(packets: Iterable[UdpPacket | tuple[int, bytes]], *, port: int | None = None,
@@ -290,27 +330,48 @@ def mold_packets(packets: Iterable[UdpPacket | tuple[int, bytes]], *, port: int 
     the 1-based position in `packets`). Heartbeats and end-of-session packets yield nothing (they
     go to `report`). A packet whose messages do not frame is a MalformedRow (packet number,
     `path`) and keeps the messages before the fault; the lost rest is a gap another line can
-    fill. `port` keeps datagrams to that destination port (UdpPacket only)."""
+    fill.
+
+    The feed's port: `port` when given (every datagram to it is read as MoldUDP64); else the
+    destination port of the first datagram that is a well-framed MoldUDP64 packet with messages
+    (a capture also holds other traffic, other feeds among it). Until it is known, a datagram
+    that does not frame is not counted as the feed's; afterwards datagrams to other ports are
+    skipped (`report.other_port`). (ts, payload) pairs have no port: all are the feed's."""
     report = report if report is not None else MoldReport()
     session: str | None = None
+    locked = port
+    report.port = port
     for k, p in enumerate(packets, 1):
         if isinstance(p, UdpPacket):
-            if port is not None and p.dport != port:
+            if locked is not None and p.dport != locked:
+                report.other_port += 1
+                if len(p.payload) >= HEADER and not p.payload[:10].translate(None, _PRINTABLE):
+                    report.other_ports[p.dport] = report.other_ports.get(p.dport, 0) + 1
                 continue
-            number, ts, payload = p.number, p.ts, p.payload
+            number, ts, payload, dport = p.number, p.ts, p.payload, p.dport
+            sure = locked is not None
         else:
-            number, (ts, payload) = k, p
+            number, (ts, payload), dport, sure = k, p, None, True
         n = len(payload)
         if n < HEADER:
             report.not_mold += 1
             continue
         raw, seq, count = _MOLD.unpack_from(payload)
-        if not all(32 <= c < 127 for c in raw):
+        if raw.translate(None, _PRINTABLE):   # not all printable ASCII
             report.not_mold += 1
             continue
         if n == HEADER and count not in (HEARTBEAT, END_OF_SESSION):
             report.requests += 1
             continue
+        if not sure:
+            if n == HEADER:         # a heartbeat before the feed is known: counted only
+                report.heartbeats += count == HEARTBEAT
+                continue
+            got, at, _, problem = _walk(np.frombuffer(payload, np.uint8), HEADER, count)
+            if problem != _FRAMED or at != n:
+                report.not_mold += 1
+                continue
+            locked = report.port = dport
         name = raw.decode("ascii")
         if name != session:
             report.sessions.append((number, name, seq))
@@ -325,29 +386,12 @@ def mold_packets(packets: Iterable[UdpPacket | tuple[int, bytes]], *, port: int 
             continue
         if seq + count > report.next_seq.get(name, 0):
             report.next_seq[name] = seq + count
-        at, got, last_at, problem = HEADER, 0, HEADER, None
-        while got < count:
-            if at + 2 > n:
-                problem = "ends inside a length"
-                break
-            ln = (payload[at] << 8) | payload[at + 1]
-            if ln == 0:
-                problem = "has a message of length 0"
-                break
-            if at + 2 + ln > n:
-                problem = "has a message that runs past its end"
-                break
-            t = payload[at + 2]
-            if not (65 <= t <= 90 or 97 <= t <= 122):
-                problem = "has a message whose type byte is not a letter"
-                break
-            last_at = at
-            at += 2 + ln
-            got += 1
-        if problem is not None:
+        got, at, last_at, problem = _walk(np.frombuffer(payload, np.uint8), HEADER, count)
+        if problem != _FRAMED:
             report.errors.append(MalformedRow(
                 number, f"MoldUDP64 packet (session {name.strip()}, sequence {seq}) says "
-                f"{count} messages but {problem} after {got}: the {got} before kept", path))
+                f"{count} messages but {_PROBLEMS[problem]} after {got}: the {got} before kept",
+                path))
         elif at != n:
             report.errors.append(MalformedRow(
                 number, f"MoldUDP64 packet (session {name.strip()}, sequence {seq}) has "
@@ -360,6 +404,12 @@ def mold_packets(packets: Iterable[UdpPacket | tuple[int, bytes]], *, port: int 
         yield Message(seq, seq + got - 1,
                       MoldPacket(name, data, got, ts, _ts(data, 0), _ts(data, last_at - HEADER)),
                       number)
+    if port is None and report.other_ports:
+        ports = ", ".join(f"{p}: {n}" for p, n in sorted(report.other_ports.items()))
+        report.errors.append(FeedError(0, f"the feed was taken to be UDP port {locked}, the "
+                                          "first to carry MoldUDP64 messages; what looks like "
+                                          f"MoldUDP64 to other ports was skipped ({ports}): "
+                                          "give the port to read another", path))
 
 
 def mold_messages(packets: Iterable[UdpPacket | tuple[int, bytes]], *, port: int | None = None,
@@ -407,12 +457,20 @@ class _SessionSpan:
     last: int = 0
     last_ts: int | None = None
     holes: list[Hole] = field(default_factory=list)
+    _lasts: list[int] = field(default_factory=list)     # of the holes between messages
+    _missing: list[int] = field(default_factory=list)   # messages missing up to each
+
+    def add(self, hole: Hole) -> None:
+        self.holes.append(hole)
+        if hole.where == "between":
+            self._lasts.append(hole.last)
+            before = self._missing[-1] if self._missing else 0
+            self._missing.append(before + hole.last - hole.first + 1)
 
     def number(self, seq: int) -> int:
         """The 1-based stream number of the message with sequence number `seq`."""
-        missing = sum(h.last - h.first + 1 for h in self.holes
-                      if h.where == "between" and h.last < seq)
-        return self.base + 1 + (seq - self.first) - missing
+        k = bisect.bisect_left(self._lasts, seq)
+        return self.base + 1 + (seq - self.first) - (self._missing[k - 1] if k else 0)
 
 
 class _Framer:
@@ -447,10 +505,9 @@ class _Framer:
                 # MoldUDP64 sessions number from 1: a capture that starts later lacks the start
                 self._expected = 1 if name is not None else None
                 if self._expected is not None and first > 1:
-                    span.holes.append(Hole(name, 1, first - 1, self.number + 1, None, ts_first,
-                                           "start"))
+                    span.add(Hole(name, 1, first - 1, self.number + 1, None,
+                                  _ts_or_none(ts_first), "start"))
                     self._expected = first
-                span.first = first
             expected = self._expected
             if expected is not None and first < expected:  # overlaps what was emitted: trim
                 skip = expected - first
@@ -461,8 +518,8 @@ class _Framer:
                     at += 2 + ((data[at] << 8) | data[at + 1])
                 data, count, first, ts_first = data[at:], count - skip, expected, _ts(data, at)
             elif expected is not None and first > expected:
-                span.holes.append(Hole(name, expected, first - 1, self.number + 1,
-                                       span.last_ts, ts_first))
+                span.add(Hole(name, expected, first - 1, self.number + 1, span.last_ts,
+                              _ts_or_none(ts_first)))
             if self._firsts and (self.number - self._start + 1 + count > self.max_messages
                                  or self._size + len(data) > self.max_bytes):
                 yield self._flush()
@@ -473,7 +530,7 @@ class _Framer:
             self.number += count
             self._expected = first + count
             span.last = first + count - 1
-            span.last_ts = ts_last if ts_last >= 0 else None
+            span.last_ts = _ts_or_none(ts_last)
         if self._firsts:
             yield self._flush()
 
@@ -526,10 +583,6 @@ class _Seen:
         if k >= 0 and self.jumps[k][2] > last:
             return self.jumps[k][1], self.jumps[k][3]
         return None, None
-
-
-def _ts_or_none(ts: int) -> int | None:
-    return ts if ts >= 0 else None
 
 
 class _Line:
@@ -700,7 +753,7 @@ def open_captures(paths: Sequence[Path | str], *, port: int | None = None,
     stats: dict[str, PcapStats] = {}
     for name, path in zip(names, paths, strict=True):
         stats[name], reports[name] = PcapStats(), MoldReport()
-        lines[name] = mold_packets(udp_packets(path, port=port, stats=stats[name]),
+        lines[name] = mold_packets(udp_packets(path, port=port, stats=stats[name]), port=port,
                                    report=reports[name], path=str(path))
     merge = MoldMerge(lines, reports, window=window)
     merge.pcap = stats
