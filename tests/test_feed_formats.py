@@ -171,3 +171,28 @@ def test_a_diff_missing_from_both_lines_stays_a_gap(tmp_path: Path):
     assert [f.evidence["first_missing"] for f in found] == [107]
     assert found[0].evidence["lines"] == ["a.jsonl", "b.jsonl"]
     assert found[0].evidence["filled"][0]["first"] == 104
+
+
+def test_itch_captures_of_two_lines_merge_and_a_packet_both_lost_is_an_incident(tmp_path: Path):
+    from orderbook.gaps import book_gaps
+
+    packets = w.packets_of(w.order_flow(200, seed=11))
+    a, b = tmp_path / "20190130.lineA.pcap", tmp_path / "20190130.lineB.pcap"
+    w.write_capture(a, [p for k, p in enumerate(packets) if k not in (5, 9, 20)])
+    w.write_capture(b, [p for k, p in enumerate(packets) if k not in (12, 20)])
+    lost = packets[20]
+    first = int.from_bytes(lost[10:18], "big")
+    count = int.from_bytes(lost[18:20], "big")
+    home = Home(tmp_path / "home")
+    report = import_feeds(home, [a, b], "itch", lines=True)
+    assert report.ok, report.as_dict()
+    done = report.files[0]
+    assert done.lines == [a.name, b.name]
+    assert {s["symbol"] for s in done.symbols} == {"ZVZZT", "OTHER"}
+    gaps = [f for f in done.findings if f["kind"] == "sequence_gap"]
+    assert [(g["first_seq"], g["last_seq"]) for g in gaps] == [(first, first + count - 1)]
+    assert {f["source"] for f in done.findings if f["kind"] == "filled"} == {a.name, b.name}
+    found = [f for f in book_gaps(home).findings if f.type == "orderbook.sequence_gap"]
+    assert len(found) == 1 and found[0].entity == "XNAS/feed"
+    assert found[0].evidence["first_missing"] == first
+    assert len(found[0].evidence["filled"]) == 3
