@@ -1,5 +1,6 @@
 """Market-data feeds, the book engine and replay; archive/import, checkpoints and `book at`
-(store.py) and book gaps (gaps.py) build on them. Nothing here imports Prefect.
+(store.py), book gaps (gaps.py), feed integrity (integrity.py) and liquidity windows
+(liquidity.py) build on them. Nothing here imports Prefect.
 
 The API (a contract: add to it, never rename):
 
@@ -11,12 +12,17 @@ orderbook.events
         action uint8, side int8, price int64 (feed units, nullable), size int64, order_id uint64,
         flags uint8, sequence int64 (null when none), channel int32 (nullable), line int64
         (1-based line in the source file), raw_action string ('1'..'7' or 'A','C','M','R','T',
-        'F','N'), instrument_id uint32 (nullable; MBO only)
+        'F','N'; ITCH: the type letter; L2: 'S' snapshot, 'U' update, 'C' clear, 'X' cut by the
+        depth), instrument_id uint32 (nullable; MBO, ITCH stock locate, L2 1.. per symbol)
     level_columns(depth) -> ["ask_price_1", "ask_size_1", "bid_price_1", "bid_size_1", ...]
     book_rows_schema(depth, metadata=None) -> pa.Schema   ts int64 + the level columns (int64,
         null for an empty level); metadata keys salvage.price_scale, salvage.depth, ...
-    FeedInfo(format "lobster"|"mbo", price_scale 10_000|1_000_000_000, symbol, venue, date)
-        frozen; .as_metadata() -> dict[str, str]
+    FeedInfo(format "lobster"|"mbo"|"itch"|"l2", price_scale 10_000|1_000_000_000, symbol,
+        venue, date, size_scale=1 (L2: 10**8)) frozen; .as_metadata() -> dict[str, str]
+    FeedFinding(kind, line, detail, symbol=None, first_seq=None, last_seq=None, from_ts=None,
+        to_ts=None, last_line=None, source=None); .as_dict(); kinds FINDING_KINDS: sequence_gap,
+        filled, checksum_mismatch, stale_snapshot, unknown_state, resynced, snapshot_verified,
+        snapshot_mismatch. Feed.findings: list[FeedFinding] (filled while iterating)
     FeedError(SalvageError)(line, reason, path=None): .line (1-based, 0 = whole file), .reason,
         .as_dict(); subclasses MalformedRow (skipped row), RejectedEvent (well-formed event the
         book cannot apply), UnreadableFeed (nothing readable: CLI exits 1), MixedInstruments
@@ -86,4 +92,60 @@ orderbook.replay
         price_scale, depth, counts, errors), .parquet / .arrow (same in schema metadata);
         temp + fsync + rename; BadOutput(SalvageError) for another extension or a missing folder
     read_replay(path) -> (pa.Table, dict metadata with price_scale, depth, counts)
+
+orderbook.itch
+    read_itch(path | [paths], *, symbol=None, date=None, batch_rows=1_000_000, framing=None,
+        port=None) -> ItchFeed   NASDAQ TotalView-ITCH 5.0: a length-prefixed file ("file") or
+        MoldUDP64 in a pcap ("pcap", guessed from the magic); several pcaps = A/B lines merged.
+        ts = New York midnight of the day (date, else 8 digits in the name, else the capture)
+        + the 6-byte timestamp; sequence = message index (file) or MoldUDP64 number (pcap);
+        A/F ADD, E/X REDUCE, C REDUCE at its price, D DELETE, U DELETE+ADD, P/Q TRADE, H HALT,
+        S NONE (no instrument). ItchFeed: .directory (locate -> symbol), .counts, .messages,
+        .system_events, .trading_states, .arbitration, .findings, .symbols()
+    date_from_name(path) -> date | None;  BrokenFraming(MalformedRow)
+
+orderbook.itchwrite    spec messages (message, system, directory, trading_action, add, executed,
+    executed_at, cancel, delete, replace, trade, cross_trade), order_flow(n, seed), mold_packet,
+    packets_of, pcap, frame, write_capture: for tests, the benchmark and the demo
+
+orderbook.moldudp
+    read_pcap(path, *, port=None) -> Iterator[(ts ns, udp payload)]; udp_packets(...);
+    mold_packets / mold_messages(packets) -> Iterator[arbitrate.Message];
+    frame_chunks(messages) -> Iterator[Framed(buf, seq, first_line)];
+    MoldMerge(lines) / open_captures(paths, port=None): merged packets, .chunks(), .holes,
+        .arbitrations, .findings(midnight, symbol=None)
+
+orderbook.l2
+    read_l2(paths, venue "binance"|"coinbase"|"kraken", *, symbol=None, date=None, depth=None,
+        batch_rows=100_000) -> L2Feed   JSON lines (bare, {"localTimestamp","message"}, or
+        "<ISO time> <json>"); a level is one synthetic order (ADD/MODIFY/DELETE), a snapshot a
+        CLEAR + ADDs flagged F_SNAPSHOT, rows in an unknown-state window F_MAYBE_BAD_BOOK;
+        price_scale 10**9, size_scale 10**8 (exact decimals). Several paths: Binance A/B lines.
+        L2Feed: .findings, .counts, .arbitration, .symbols(), .for_symbol(s), .levels(symbol)
+    orderbook.checksum.kraken_checksum(asks, bids) -> int   (CRC32 of the top 10 as text)
+
+orderbook.arbitrate
+    Message(first, last, payload=None, line=0, source=0); arbitrate(lines: dict[name, iterable]
+        | list, report=None) -> Iterator[Message] in sequence order (first copy kept, line A's
+        on a tie); Arbitration: .lines, .taken, .duplicates, .filled (per line: ranges it
+        lacked that another supplied), .holes (ranges no line had), .as_dict()
+
+orderbook.integrity
+    integrity_findings(home, files) -> list[Finding]  (orderbook.sequence_gap | .checksum |
+        .state_unknown from `feed_findings`, with the unknown window, resync and verification)
+    feed_findings(home, shas=None) -> list[dict];  repair_of(home, evidence, entity) -> dict|None;
+    settle_incident(home, store, incident) -> str   recovered when a merged stream fills the gap,
+        else unrecoverable with the resync as evidence
+
+orderbook.liquidity
+    liquidity(home, symbol, start, end, *, interval_ns=60e9, size=None, bps=(10, 25, 50),
+        venue=None, depth=50) -> pa.Table   per interval: events, state ok|no_book|unknown,
+        spread (time-weighted, close, min, max; price units and bps), depth within X bps
+        (bid/ask/total, time-weighted and close), buy/sell cost of `size` (avg price, bps vs
+        mid, unfilled); write_liquidity(table, path); parse_interval("1m") -> ns
+
+orderbook.store (additions)
+    import_feeds(..., lines=False): the files are A/B captures of one ITCH or L2 feed, merged;
+        READERS[fmt](paths, symbol, day, venue) -> Feed; the readers' findings go to the
+        `feed_findings` table; book_files v2 adds size_scale, lines, line_sha256s
 """
