@@ -96,46 +96,52 @@ def cross_trade(locate: int, ns: int, shares: int, price: int, symbol: str = "ZV
 # -- order flow, MoldUDP64 packets, pcap captures -------------------------------------------
 
 
-def order_flow(n: int = 120, seed: int = 3, locates: tuple[int, int] = (7, 8)) -> list[bytes]:
+def order_flow(n: int = 120, seed: int = 3, locates: tuple[int, int] = (7, 8),
+               start_ns: int = 1_000, step_ns: int = 100) -> list[bytes]:
     """A consistent order flow (framed messages): system event, directory, then adds, executions,
-    cancels, deletes and replaces of live orders on two stocks, ts ascending."""
+    cancels, deletes and replaces of live orders on two stocks, one every `step_ns` from
+    `start_ns` after midnight. Bids rest at 9.96-10.00, asks at 10.05-10.09 (replaces stay on
+    their side's band), so the book never crosses."""
     rnd = random.Random(seed)
     first, second = locates
+
+    def band(side: str) -> int:
+        return (100_000 - 100 * rnd.randrange(5)) if side == "B" else (
+            100_500 + 100 * rnd.randrange(5))
+
     out = [system(10, "O"), directory(first, "ZVZZT", 20), directory(second, "OTHER", 30)]
-    live: dict[int, tuple[int, int]] = {}
+    live: dict[int, tuple[int, int, str]] = {}
     ref = 0
     for k in range(n):
-        ns = 1_000 + 100 * k
+        ns = start_ns + step_ns * k
         loc = first if rnd.random() < 0.8 else second
-        mine = [r for r, (lc, _) in live.items() if lc == loc]
+        mine = [r for r, (lc, _, _) in live.items() if lc == loc]
         roll = rnd.random()
         if not mine or roll < 0.4:
             ref += 1
             side = rnd.choice("BS")
-            price = (100_000 - 100 * rnd.randrange(5)) if side == "B" else (
-                100_500 + 100 * rnd.randrange(5))
             shares = 100 * rnd.randrange(1, 6)
-            live[ref] = (loc, shares)
-            out.append(add(loc, ns, ref, side, shares, price))
+            live[ref] = (loc, shares, side)
+            out.append(add(loc, ns, ref, side, shares, band(side)))
             continue
         r = rnd.choice(mine)
-        shares = live[r][1]
+        _, shares, side = live[r]
         if roll < 0.55:
             q = min(shares, 100)
             out.append(executed(loc, ns, r, q))
-            live[r] = (loc, shares - q)
+            live[r] = (loc, shares - q, side)
         elif roll < 0.7:
             q = min(shares, 50)
             out.append(cancel(loc, ns, r, q))
-            live[r] = (loc, shares - q)
+            live[r] = (loc, shares - q, side)
         elif roll < 0.85:
             out.append(delete(loc, ns, r))
-            live[r] = (loc, 0)
+            live[r] = (loc, 0, side)
         else:
             ref += 1
-            out.append(replace(loc, ns, r, ref, 200, 100_000 + 100 * rnd.randrange(-3, 3)))
-            live[ref] = (loc, 200)
-            live[r] = (loc, 0)
+            out.append(replace(loc, ns, r, ref, 200, band(side)))
+            live[ref] = (loc, 200, side)
+            live[r] = (loc, 0, side)
         live = {k: v for k, v in live.items() if v[1] > 0}
     return out
 
