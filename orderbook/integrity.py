@@ -117,6 +117,12 @@ def _finding(cause: dict, window: dict | None, rows: list[dict], entity: str, fi
         evidence["first_missing"], evidence["last_missing"] = cause["first_seq"], cause["last_seq"]
         if cause["last_seq"] is not None:
             evidence["missing_messages"] = cause["last_seq"] - cause["first_seq"] + 1
+    if window is None and file["format"] == "itch" and cause["kind"] == "sequence_gap":
+        evidence["state_unknown"] = {
+            "from": _iso(cause["from_ts"]), "to": None, "first_line": cause["line"],
+            "last_line": None, "detail": "ITCH carries no snapshots: the orders the lost "
+            "messages touched stay unknown to the end of the day (a GLIMPSE snapshot would "
+            "resynchronise them)"}
     if window is not None:
         evidence["state_unknown"] = _window(window)
         resync = _after(rows, "resynced", window["line"])

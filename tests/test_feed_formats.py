@@ -196,3 +196,4 @@ def test_itch_captures_of_two_lines_merge_and_a_packet_both_lost_is_an_incident(
     assert len(found) == 1 and found[0].entity == "XNAS/feed"
     assert found[0].evidence["first_missing"] == first
     assert len(found[0].evidence["filled"]) == 3
+    assert found[0].evidence["state_unknown"]["to"] is None  # no snapshot in ITCH to resync
