@@ -15,8 +15,20 @@ from archive.home import Home
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures"
 INTEROP_BIN = ROOT / ".venv-interop" / "bin"
+LOBSTER_MESSAGES = "AAPL_2012-06-21_34200000_57600000_message_10.csv"
+LOBSTER_BOOK = "AAPL_2012-06-21_34200000_57600000_orderbook_10.csv"
 
 os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+
+
+@pytest.fixture
+def pair(tmp_path: Path) -> Path:
+    """The LOBSTER sample pair, copied into a folder of its own: the message file to import."""
+    folder = tmp_path / "feeds"
+    folder.mkdir()
+    for name in (LOBSTER_MESSAGES, LOBSTER_BOOK):
+        shutil.copy(FIXTURES / "orderbook" / name, folder / name)
+    return folder / LOBSTER_MESSAGES
 
 
 @pytest.fixture

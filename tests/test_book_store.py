@@ -45,15 +45,6 @@ MBO_HEADER = ("ts_recv,ts_event,rtype,publisher_id,instrument_id,action,side,pri
 T0 = 1_718_000_000_000_000_000  # 2024-06-10T06:13:20Z
 
 
-@pytest.fixture
-def pair(tmp_path: Path) -> Path:
-    """The LOBSTER sample pair, copied into a folder of its own: the message file to import."""
-    folder = tmp_path / "feeds"
-    folder.mkdir()
-    for name in (MESSAGES, BOOK):
-        shutil.copy(LOBSTER / name, folder / name)
-    return folder / MESSAGES
-
 
 def payload(home: Home, uri: str) -> bytes:
     with Index(home) as index:

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import bisect
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -247,14 +246,6 @@ def reference(rows: list[dict], times: list[int], start: int, step: int, k: int,
                     "max": max(spreads)})
     return out
 
-
-@pytest.fixture
-def pair(tmp_path: Path) -> Path:
-    folder = tmp_path / "feeds"
-    folder.mkdir()
-    for name in (MESSAGES, BOOK):
-        shutil.copy(LOBSTER / name, folder / name)
-    return folder / MESSAGES
 
 
 def test_lobster_windows_equal_a_brute_force_pass_from_the_nearest_checkpoint(
