@@ -197,3 +197,21 @@ def test_itch_captures_of_two_lines_merge_and_a_packet_both_lost_is_an_incident(
     assert found[0].evidence["first_missing"] == first
     assert len(found[0].evidence["filled"]) == 3
     assert found[0].evidence["state_unknown"]["to"] is None  # no snapshot in ITCH to resync
+
+
+def test_an_l2_capture_replays_from_the_command_line_with_its_venue_guessed(tmp_path: Path):
+    from conftest import FIXTURES
+
+    capture = FIXTURES / "orderbook" / "l2" / "coinbase_btcusd.jsonl"
+    out = tmp_path / "btc.parquet"
+    done = salvage("book", "replay", str(capture), "-o", str(out), "--depth", "3", "--json")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["format"] == "l2" and report["size_scale"] == 10**8
+    assert [f["kind"] for f in report["findings"]][:1] == ["sequence_gap"]
+    gaps = salvage("--home", str(tmp_path / "h"), "book", "import", str(capture), "--format",
+                   "l2", "--venue", "coinbase")
+    assert gaps.returncode == 0 and "sequence_gap" in gaps.stderr
+    found = salvage("--home", str(tmp_path / "h"), "book", "gaps", "--json")
+    types = {f["type"] for f in json.loads(found.stdout)["findings"]}
+    assert "orderbook.sequence_gap" in types
