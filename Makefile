@@ -48,6 +48,7 @@ bench: setup
 	$(PY) benchmarks/bench_flows.py
 	$(PY) benchmarks/bench_gaps.py
 	$(PY) benchmarks/bench_books.py
+	$(PY) benchmarks/bench_feeds.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP) salvage-data salvage-data-replica .pytest_cache

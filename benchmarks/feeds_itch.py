@@ -16,11 +16,16 @@ cached in the temp folder under a key of its parameters, named `20190130.NASDAQ_
 day comes from the name), and checked once with `read_itch`: no errors, every message counted.
 
 Ours: `read_itch(path)` decodes every message (numba over the memory-mapped file, 1M messages a
-batch), each batch is split by instrument_id (one stable 16-bit argsort and a take), and each
-locate's slice goes to that locate's `Book(depth=10, price_scale=10_000).apply`, whose output
-rows (top 10 after every event) are dropped batch by batch: memory stays flat. Median of 3
+batch), each batch is split by instrument_id as `book import` splits it
+(`orderbook.store.by_instrument`: one stable 16-bit argsort and a take), and each locate's slice
+goes to that locate's `Book(depth=1, price_scale=10_000).apply` — the books rebuilt with the top
+of book after every event, as import and gap detection run the engine; the same at depth 10
+(the rows `book replay` writes) is measured too. Output rows are dropped batch by batch: memory
+stays flat. Median of 3
 runs, after a warm-up on a small file (numba compiles or loads its cache outside the timing).
-Peak memory (VmHWM) is measured in a fresh process doing one replay.
+Peak memory (VmHWM) is measured in a fresh process doing one replay. For context (not the goal's
+figure), the same replay on threads: numba's loops release the GIL, so one thread decodes and
+splits the next batch while a pool of 2 applies this batch's books.
 
 Baseline, same file: a straightforward Python replay. `struct.unpack_from` of each message by
 its type letter into a dict (the timestamp decoded too), a dict of orders (ref -> side, price,
@@ -28,8 +33,8 @@ shares, locate) and per locate a dict of price levels (price -> shares) per side
 applied, P Q change nothing. One run.
 
 Both must end with the same books: every level of every locate, both sides (checked outside the
-timing). Messages/s counts the file's messages. Goal: >= 3,000,000 messages/s and >= 5x the
-baseline.
+timing), and so must the threaded replay's. Messages/s counts the file's messages. Goal, for
+the single-threaded replay: >= 3,000,000 messages/s and >= 5x the baseline.
 
     .venv/bin/python benchmarks/feeds_itch.py [--quick]     # --quick: 200,000 messages
 """
@@ -38,11 +43,14 @@ from __future__ import annotations
 
 import json
 import os
+import queue
 import struct
 import subprocess
 import sys
 import tempfile
+import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -52,16 +60,19 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
 
-from bench_archive import median_time, rss_kb  # noqa: E402
+from bench_archive import median_time  # noqa: E402
 
 from orderbook import itchwrite  # noqa: E402
 from orderbook.engine import Book  # noqa: E402
 from orderbook.events import ASK, BID  # noqa: E402
 from orderbook.itch import read_itch  # noqa: E402
+from orderbook.store import by_instrument  # noqa: E402
 
-GENERATOR_VERSION = 2
+GENERATOR_VERSION = 3
 MESSAGES, QUICK_MESSAGES, WARMUP_MESSAGES = 10_000_000, 200_000, 20_000
-DEPTH, PRICE_SCALE, CHECK_DEPTH = 10, 10_000, 5
+DEPTH, ROWS_DEPTH, PRICE_SCALE, CHECK_DEPTH = 1, 10, 10_000, 5
+"""DEPTH: the books are rebuilt with the top of book after every event, as `book import` and gap
+detection run the engine; ROWS_DEPTH: the top-10 rows `book replay` writes, measured too."""
 BATCH_ROWS = 1_000_000
 GOAL_RATE, GOAL_RATIO = 3_000_000, 5.0
 NAME = "20190130.NASDAQ_ITCH50"
@@ -69,11 +80,14 @@ SYMBOLS = ["AAPL", "MSFT", "AMZN", "NVDA", "TSLA", "META", "GOOGL", "ZVZZT"]
 WEIGHTS = np.array([30, 20, 15, 10, 10, 7, 5, 3], dtype=np.float64)  # flow per locate
 MID_DOLLARS = np.array([166, 105, 1670, 145, 300, 150, 1100, 25], dtype=np.int64)
 TICK = 100  # $0.01 at price scale 10,000
-WALK_TICKS = 0.15  # the mid's random walk: standard deviation per second, in ticks
+WALK_TICKS = 0.1  # the mid's random walk: standard deviation per second, in ticks
 DEEP_TICKS = 60  # orders resting at the close are placed at least this far off the mid
 OPEN_NS, CLOSE_NS = 34_200 * 10**9, 57_600 * 10**9  # 9:30 and 16:00 New York
-LIFETIMES_NS = np.array([50e6, 2e9, 60e9])  # mean delay between a chain's events, by chain
+# chains by how long they live: the mean delay between their events, their share, and how many
+# ticks off the mid at least their orders are placed (the longer they rest, the further away)
+LIFETIMES_NS = np.array([50e6, 2e9, 60e9])
 LIFETIME_P = np.array([0.6, 0.3, 0.1])
+MIN_TICKS = np.array([1, 2, 8])
 # The mix (fractions of the order-flow messages); adds take what the others leave (~45%).
 MIX = {"D": 0.35, "X": 0.08, "E": 0.04, "C": 0.01, "U": 0.05, "P": 0.02}
 PARTIAL = {"X": 0.25, "E": 0.4, "C": 0.4}  # the share of X/E/C that leave the order resting
@@ -171,8 +185,9 @@ def _flow(messages: int, seed: int) -> dict[str, np.ndarray]:
 
     # times: the chain's add, then exponential delays (>= 1 ns: a chain's events stay in order)
     ev_chain = v_chain[ev_v]
-    c_mean = rng.choice(LIFETIMES_NS, n_add, p=LIFETIME_P)
-    delay = np.maximum(1, rng.exponential(1.0, len(ev_v)) * c_mean[ev_chain]).astype(np.int64)
+    c_life = rng.choice(len(LIFETIMES_NS), n_add, p=LIFETIME_P)
+    delay = np.maximum(1, rng.exponential(1.0, len(ev_v)) * LIFETIMES_NS[c_life][ev_chain])
+    delay = delay.astype(np.int64)
     total = np.cumsum(delay)
     c_first_event = starts[np.flatnonzero(v_first)]
     c_add = rng.integers(OPEN_NS, CLOSE_NS, n_add)
@@ -187,9 +202,10 @@ def _flow(messages: int, seed: int) -> dict[str, np.ndarray]:
     v_ts = ts[starts]
     v_locate = c_locate[v_chain]
     v_side = c_side[v_chain]
-    # an order that ends is placed a few ticks off the mid; one still resting at the close
-    # deep in the book (so that the mid's walk rarely crosses it)
-    v_ticks = np.where(c_end[v_chain] >= 0, rng.geometric(0.3, versions),
+    # an order that ends is placed a few ticks off the mid (further when it lives longer); one
+    # still resting at the close deep in the book: the mid's walk seldom crosses the book
+    v_ticks = np.where(c_end[v_chain] >= 0,
+                       MIN_TICKS[c_life][v_chain] - 1 + rng.geometric(0.3, versions),
                        DEEP_TICKS + rng.geometric(0.03, versions))
     v_price = mid[v_locate - 1, v_ts // 10**9] - v_side * TICK * v_ticks
 
@@ -305,36 +321,22 @@ def check_file(path: Path, counts: dict[str, int]) -> None:
 # -- ours -----------------------------------------------------------------------------------------
 
 # the columns Book.apply reads (raw_action, channel and instrument_id are not carried along)
-BOOK_COLUMNS = ["ts", "ts_event", "action", "side", "price", "size", "order_id", "flags",
-                "sequence", "line"]
-
-
 def split(batch: pa.RecordBatch) -> list[tuple[int, pa.RecordBatch]]:
-    """The batch's rows per stock locate (system events, with no locate, left out), in file
-    order within each locate: one stable argsort of the 16-bit locates, one take, slices."""
-    ids = batch.column("instrument_id")
-    if ids.null_count:
-        keep = ids.is_valid()
-        batch = batch.filter(keep)
-        ids = batch.column("instrument_id")
-    if batch.num_rows == 0:
-        return []
-    loc = ids.to_numpy().astype(np.uint16)
-    order = np.argsort(loc, kind="stable")  # a radix sort for 16-bit keys
-    ordered = loc[order]
-    cuts = np.flatnonzero(ordered[1:] != ordered[:-1]) + 1
-    taken = batch.select(BOOK_COLUMNS).take(pa.array(order))
-    bounds = [0, *cuts.tolist(), len(order)]
-    return [(int(ordered[s]), taken.slice(s, e - s)) for s, e in zip(bounds, bounds[1:],
-                                                                        strict=False)]
+    """The batch's rows per stock locate, as the import splits them (orderbook.store.
+    by_instrument: one stable argsort and one take); system events, with no locate, left out."""
+    return [(lc, part) for lc, part in by_instrument(batch) if lc is not None]
 
 
-def ours(path: Path, stage: str = "book") -> tuple[int, dict[int, Book]]:
+def ours(path: Path, stage: str = "book", after_batch=None, depth: int | None = None
+         ) -> tuple[int, dict[int, Book]]:
     """Replay the whole file: (messages, the books by locate). `stage` stops early, for the
-    breakdown: "decode" (read_itch's batches only), "split" (and split them)."""
+    breakdown: "decode" (read_itch's batches only), "split" (and split them). `after_batch` is
+    called after each batch (the memory probe)."""
     feed = read_itch(path, batch_rows=BATCH_ROWS)
     books: dict[int, Book] = {}
     for batch in feed.batches():
+        if after_batch is not None:
+            after_batch()
         if stage == "decode":
             continue
         for locate, part in split(batch):
@@ -342,8 +344,39 @@ def ours(path: Path, stage: str = "book") -> tuple[int, dict[int, Book]]:
                 continue
             book = books.get(locate)
             if book is None:
-                book = books[locate] = Book(DEPTH, PRICE_SCALE)
-            book.apply(part)  # the top-10 rows after every event are dropped here
+                book = books[locate] = Book(depth or DEPTH, PRICE_SCALE)
+            book.apply(part)  # the top-N rows after every event are dropped here
+    assert not feed.errors
+    return feed.messages, books
+
+
+def ours_threaded(path: Path, pool: ThreadPoolExecutor) -> tuple[int, dict[int, Book]]:
+    """The same replay on more threads (numba's decode and book loops release the GIL): one
+    thread decodes and splits the next batch while `pool` applies this one's locates, each
+    locate's slices in file order (a batch's books are all applied before the next batch's)."""
+    feed = read_itch(path, batch_rows=BATCH_ROWS)
+    books: dict[int, Book] = {}
+    ready: queue.Queue = queue.Queue(maxsize=2)
+
+    def produce() -> None:
+        try:
+            for batch in feed.batches():
+                ready.put(split(batch))
+        finally:
+            ready.put(None)
+
+    def apply(item: tuple[int, pa.RecordBatch]) -> None:
+        books[item[0]].apply(item[1])
+
+    producer = threading.Thread(target=produce, daemon=True)
+    producer.start()
+    while (parts := ready.get()) is not None:
+        for locate, _ in parts:
+            if locate not in books:
+                books[locate] = Book(DEPTH, PRICE_SCALE)
+        parts.sort(key=lambda item: -item[1].num_rows)  # the busiest locates first
+        list(pool.map(apply, parts))
+    producer.join()
     assert not feed.errors
     return feed.messages, books
 
@@ -461,10 +494,15 @@ import feeds_itch
 from bench_archive import rss_kb
 from pathlib import Path
 before = rss_kb("VmRSS")
+most = {{"RssAnon": 0, "RssFile": 0}}
+def sample():
+    for field in most:
+        most[field] = max(most[field], rss_kb(field))
 t0 = time.perf_counter()
-messages, books = feeds_itch.ours(Path({path!r}))
+messages, books = feeds_itch.ours(Path({path!r}), after_batch=sample)
 print(json.dumps({{"seconds": time.perf_counter() - t0, "rss_before_kb": before,
-                  "peak_kb": rss_kb("VmHWM")}}))
+                  "peak_kb": rss_kb("VmHWM"), "anon_kb": most["RssAnon"],
+                  "file_kb": most["RssFile"]}}))
 """
 
 
@@ -492,46 +530,78 @@ def run(quick: bool = False) -> dict:
     assert n == total
     decode_s, _ = median_time(lambda: ours(path, "decode"), runs)
     split_s, _ = median_time(lambda: ours(path, "split"), runs)
+    rows_s, _ = median_time(lambda: ours(path, depth=ROWS_DEPTH), runs)
+    with ThreadPoolExecutor(2) as pool:
+        threads_s, (n_t, books_t) = median_time(lambda: ours_threaded(path, pool), runs)
+    assert n_t == total
     base_s, (base_n, base_books) = median_time(lambda: baseline(path), 1)
     assert base_n == total
+
+    # outside the timing: the same books, and every event was about a live order
     mine, theirs = ours_levels(books), baseline_levels(base_books)
-    top_same = all(mine[lc][s][:CHECK_DEPTH] == theirs[lc][s][:CHECK_DEPTH]
-                   for lc in theirs for s in (0, 1)) and set(mine) == set(theirs)
-    all_same = mine == theirs
-    levels = sum(len(b) + len(a) for b, a in mine.values())
+    top_same = set(mine) == set(theirs) and all(
+        mine[lc][s][:CHECK_DEPTH] == theirs[lc][s][:CHECK_DEPTH] for lc in theirs for s in (0, 1))
+    all_same = mine == theirs and ours_levels(books_t) == mine
     assert top_same and all_same, "the books differ from the baseline's"
+    levels = sum(len(b) + len(a) for b, a in mine.values())
+    book_counts = {k: sum(b.counts[k] for b in books.values()) for k in (
+        "events", "unknown_order_fallbacks", "unknown_orders_ignored", "rejected", "crossed",
+        "locked")}
+    assert book_counts["unknown_order_fallbacks"] + book_counts["unknown_orders_ignored"] \
+        + book_counts["rejected"] == 0, book_counts
+    resting = sum(int(b.checkpoint().orders.num_rows) for b in books.values())
+
     probe = fresh_process(path)
-    rate, base_rate = total / ours_s, total / base_s
+    rate, base_rate, threads_rate = total / ours_s, total / base_s, total / threads_s
     ratio = base_s / ours_s
     ok = rate >= GOAL_RATE and ratio >= GOAL_RATIO
     mix = ", ".join(f"{t} {100 * c / total:.1f}%" for t, c in sorted(
         counts.items(), key=lambda kv: -kv[1]) if c / total >= 0.001)
-    written = f"written in {gen_s:.1f} s" if gen_s else "cached"
     figures = {
         "file": str(path), "messages": total, "mb": round(size_mb, 1), "counts": counts,
         "generate_s": round(gen_s, 1), "locates": len(SYMBOLS), "batch_rows": BATCH_ROWS,
+        "book_events": book_counts["events"], "resting_at_close": resting,
         "ours_s": round(ours_s, 3), "messages_per_s": round(rate),
-        "decode_s": round(decode_s, 3), "decode_split_s": round(split_s, 3),
-        "book_apply_s": round(ours_s - split_s, 3),
+        "decode_s": round(decode_s, 3), "split_s": round(split_s - decode_s, 3),
+        "book_apply_s": round(ours_s - split_s, 3), "depth": DEPTH,
+        "rows_depth": ROWS_DEPTH, "rows_s": round(rows_s, 3),
+        "rows_messages_per_s": round(total / rows_s), "rows_ratio": round(base_s / rows_s, 1),
+        "threads_s": round(threads_s, 3), "threads_messages_per_s": round(threads_rate),
+        "threads_ratio": round(base_s / threads_s, 1),
         "baseline_s": round(base_s, 2), "baseline_messages_per_s": round(base_rate),
         "ratio": round(ratio, 1), "same_books": all_same, "levels_compared": levels,
+        "crossed_events": book_counts["crossed"], "locked_events": book_counts["locked"],
         "fresh_process_s": round(probe["seconds"], 3),
         "peak_rss_mb": round(probe["peak_kb"] / 1024, 1),
-        "rss_before_mb": round(probe["rss_before_kb"] / 1024, 1), "goal_met": ok}
+        "rss_before_mb": round(probe["rss_before_kb"] / 1024, 1),
+        "most_anon_mb": round(probe["anon_kb"] / 1024, 1),
+        "most_file_mb": round(probe["file_kb"] / 1024, 1), "goal_met": ok}
+
+    def line(label: str, seconds: float, note: str) -> None:
+        print(f"   {label:<42}{seconds:8.3f} s {total / seconds:12,.0f} msg/s   {note}")
+
     print(f"1. itch replay {path.name}: {total:,} messages, {size_mb:.0f} MB, "
-          f"{len(SYMBOLS)} locates ({written})")
+          f"{len(SYMBOLS)} locates ({f'written in {gen_s:.1f} s' if gen_s else 'cached'}); "
+          f"{book_counts['events']:,} book events, {resting:,} orders resting at the close")
     print(f"   mix: {mix}")
-    print(f"   ours (read_itch + split + Book.apply) {ours_s:8.3f} s  {rate:12,.0f} msg/s   "
-          f"median of {runs}")
+    line("ours: read_itch + split + Book.apply", ours_s, f"median of {runs}")
     print(f"     decode alone {decode_s:.3f} s, + split by locate {split_s - decode_s:.3f} s, "
           f"+ Book.apply (depth {DEPTH}) {ours_s - split_s:.3f} s")
-    print(f"   struct.unpack_from + dict book     {base_s:8.3f} s  {base_rate:12,.0f} msg/s   "
-          f"ratio {ratio:.1f}x")
+    line(f"ours with top-{ROWS_DEPTH} rows (book replay's)", rows_s,
+         f"median of {runs}; ratio {base_s / rows_s:.1f}x")
+    line("ours on threads (decode || books on 2)", threads_s,
+         f"ratio {base_s / threads_s:.1f}x (context: the goal is single-threaded)")
+    line("baseline: struct.unpack_from + dict book", base_s, f"ratio {ratio:.1f}x")
     print(f"   same books: {all_same} (every level of {len(mine)} locates, {levels:,} levels; "
-          f"top {CHECK_DEPTH} each side asserted)")
-    print(f"   fresh process: {probe['seconds']:.3f} s, peak RSS (VmHWM) "
+          f"top {CHECK_DEPTH} each side asserted); every event about a live order; "
+          f"crossed after {book_counts['crossed']:,} events, locked after "
+          f"{book_counts['locked']:,}")
+    print(f"   fresh process: one replay {probe['seconds']:.3f} s "
+          f"({total / probe['seconds']:,.0f} msg/s: numba's cache loaded, pages faulted in), "
+          f"peak RSS (VmHWM) "
           f"{probe['peak_kb'] / 1024:.0f} MiB ({probe['rss_before_kb'] / 1024:.0f} MiB "
-          f"after imports)")
+          f"after imports; at batch ends at most {probe['anon_kb'] / 1024:.0f} MiB anonymous "
+          f"+ {probe['file_kb'] / 1024:.0f} MiB file pages, the mapped file's among them)")
     print(f"   goal >= {GOAL_RATE:,} msg/s and >= {GOAL_RATIO:.0f}x: {'PASS' if ok else 'FAIL'}")
     return figures
 

@@ -446,6 +446,38 @@ def book_rows(levels: pa.Table) -> pa.Table:
                                 if c in levels.column_names])
 
 
+def by_instrument(batch: pa.RecordBatch, attach_unassigned: bool = False
+                  ) -> list[tuple[int | None, pa.RecordBatch]]:
+    """The batch's rows per `instrument_id`, each group in file order (one stable argsort of
+    the ids and one take: linear in the rows however many instruments a batch holds, where a
+    filter per instrument would be rows × instruments). Rows without an instrument are the
+    group None; with `attach_unassigned` they go with every instrument's rows instead (ITCH
+    system events), and a batch of nothing else gives no group."""
+    ids = batch.column("instrument_id")
+    n = batch.num_rows
+    if ids.null_count == n:
+        return [] if attach_unassigned else [(None, batch)]
+    raw = ids.fill_null(0).to_numpy(zero_copy_only=False)
+    small = int(raw.max()) < 0xFFFF  # ITCH locates: a radix sort of 16-bit keys, ~10x faster
+    keys = raw.astype(np.uint16 if small else np.int64)
+    none = 0xFFFF if small else -1  # rows without an instrument: one group, last or first
+    if ids.null_count:
+        keys[~ids.is_valid().to_numpy(zero_copy_only=False)] = none
+    order = np.argsort(keys, kind="stable")
+    ordered = keys[order]
+    cuts = [0, *(np.flatnonzero(ordered[1:] != ordered[:-1]) + 1).tolist(), n]
+    groups = [(int(ordered[s]), order[s:e]) for s, e in zip(cuts, cuts[1:], strict=False)]
+    if len(groups) == 1:
+        return [(groups[0][0], batch)]
+    unassigned = next((rows for key, rows in groups if key == none), None)
+    if unassigned is not None and attach_unassigned:
+        return [(key, batch.take(pa.array(np.sort(np.concatenate([rows, unassigned])))))
+                for key, rows in groups if key != none]
+    taken = batch.take(pa.array(order))
+    return [(None if key == none else key, taken.slice(s, e - s))
+            for (key, _), s, e in zip(groups, cuts, cuts[1:], strict=False)]
+
+
 def _split(batch: pa.RecordBatch, default: str, names: Mapping[int, str],
            attach_unassigned: bool = False) -> Iterator[tuple[str, pa.RecordBatch]]:
     """The batch's rows by symbol: an MBO, ITCH or L2 file may hold several instruments
@@ -456,27 +488,8 @@ def _split(batch: pa.RecordBatch, default: str, names: Mapping[int, str],
     if "instrument_id" not in batch.schema.names:
         yield default, batch
         return
-    ids = batch.column("instrument_id")
-    if ids.null_count == batch.num_rows:
-        if not attach_unassigned:
-            yield default, batch
-        return
-    found = pc.unique(ids).to_pylist()
-    unassigned = pc.is_null(ids)
-    instruments = [i for i in found if i is not None]
-    for instrument in found:
-        if instrument is None:
-            if not attach_unassigned:
-                yield default, batch.filter(unassigned)
-            continue
-        name = names.get(instrument, str(instrument))
-        if len(found) == 1 or (attach_unassigned and len(instruments) == 1):
-            yield name, batch
-            continue
-        mask = pc.equal(ids, pa.scalar(instrument, ids.type))
-        if attach_unassigned:
-            mask = pc.or_kleene(mask, unassigned)
-        yield name, batch.filter(mask)
+    for instrument, part in by_instrument(batch, attach_unassigned):
+        yield (default if instrument is None else names.get(instrument, str(instrument))), part
 
 
 def store_events(home: Home, info: FeedInfo, batches: Iterable[pa.RecordBatch], sha256: str, *,
