@@ -6,8 +6,9 @@ SHELL     := /bin/bash
 .SHELLFLAGS := -o pipefail -c
 QUIET     := { grep -v 'is ignored' || true; }
 # Debian packages the project needs: Tesseract 5 with English and orientation detection (OCR),
-# Russian for the language-retry test, and DejaVu fonts the tests render scans with.
-APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd tesseract-ocr-rus fonts-dejavu-core
+# Russian for the language-retry test, DejaVu fonts (the tests render scans with them, drill
+# reports print in them), poppler's pdftoppm (the tests render drill reports to PNG).
+APT_PACKAGES := tesseract-ocr tesseract-ocr-eng tesseract-ocr-osd tesseract-ocr-rus fonts-dejavu-core poppler-utils
 
 .PHONY: setup apt demo test lint bench clean
 

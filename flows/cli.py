@@ -285,10 +285,15 @@ def recover_filings_(
 def verify(
     ctx: typer.Context,
     deep: Annotated[bool, typer.Option("--deep", help="Recompute block/payload digests.")] = False,
+    tsa_ca: Annotated[Path | None, typer.Option(
+        "--tsa-ca", help="CA certificate(s) to check drill report time-stamps against "
+                         "(default: [drill] tsa_ca_file).")] = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Check every record, index line and the audit chain against the recorded digests."""
+    """Check every record, index line and the audit chain against the recorded digests, and
+    every drill report time-stamp (`<home>/drills/*/X.tsr`) against its file."""
     from archive.fixity import verify as run_verify
+    from archive.timestamp import check_tokens
 
     home = _home(ctx)
     with _progress() as bar:
@@ -300,15 +305,26 @@ def verify(
             bar.update(tasks[name], completed=done)
 
         report = run_verify(home, deep=deep, progress=advance)
+    configured = ctx.obj.config.drill.tsa_ca_file
+    stamps = check_tokens(home.root, ca_file=tsa_ca or (Path(configured) if configured else None))
+    ok = report.ok and all(s["ok"] for s in stamps)
     if as_json:
-        sys.stdout.write(report.to_json() + "\n")
+        _print_json({**dataclasses.asdict(report), "ok": ok, "timestamps": stamps})
     else:
         out.print(f"checked {report.files_checked} files, {report.records_checked} records, "
                   f"{report.bytes:,} bytes")
         for p in report.problems:
             err.print(f"[red]FAIL[/] {p.message}")
-        out.print("[green]verify: ok[/]" if report.ok else "[red]verify: FAILED[/]")
-    if not report.ok:
+        for s in stamps:
+            if not s["ok"]:
+                err.print(f"[red]FAIL[/] {escape(s['token'])}: {escape(s['detail'])}",
+                          soft_wrap=True)
+            else:
+                note = "" if s["signature_checked"] else " (--tsa-ca or [drill] tsa_ca_file)"
+                out.print(f"time-stamp {s['file']}: {s['time']}, {s['detail']}{note}",
+                          markup=False, highlight=False, soft_wrap=True)
+        out.print("[green]verify: ok[/]" if ok else "[red]verify: FAILED[/]")
+    if not ok:
         raise typer.Exit(1)
 
 
@@ -971,6 +987,81 @@ def book_replay(
         err.print(f"[yellow]line {e.line}[/] {escape(e.reason)}", soft_wrap=True)
     if len(result.errors) > 20:
         err.print(f"  … {len(result.errors) - 20:,} more in the output's metadata")
+
+
+# -- drill: forensic drills ------------------------------------------------------------------------
+
+drill_app = typer.Typer(help="Forensic drills: sample what the archive holds, lose it in a "
+                        "scratch copy, recover it with the production code, verify and report.")
+app.add_typer(drill_app, name="drill")
+
+
+@drill_app.callback(invoke_without_command=True)
+def drill(
+    ctx: typer.Context,
+    scenario: Annotated[list[str] | None, typer.Option(
+        "--scenario", help="all, filings or store (repeat for several).")] = None,
+    sample: Annotated[str | None, typer.Option(
+        "--sample", help="Items per scenario (25) or a share (10%); default [drill] sample.")]
+    = None,
+    seed: Annotated[int | None, typer.Option(
+        "--seed", help="The sample's seed: the same seed, the same sample.")] = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Run a drill: the verdict, RTO and RPO, the checks; the report goes to drills/<id>/ in the
+    home (HTML, PDF, JSON), its sha256 to the audit chain. Exit 0 on pass, 1 on fail."""
+    if ctx.invoked_subcommand is not None:
+        return
+    from storage.drill import SCENARIOS, Targets, record_drill, run_drill
+
+    config: Config = ctx.obj.config
+    home = _home(ctx)
+    chosen = [s for name in (scenario or ["all"]) for s in (
+        SCENARIOS if name == "all" else [name])]
+    settings = config.drill
+    result = run_drill(
+        home, scenarios=chosen, sample=sample or settings.sample, seed=seed,
+        targets=Targets(settings.byte_exact_pct, settings.rto_seconds),
+        settings=config.capture_settings(), replica=config.replica.uri or None,
+        replica_keys={"access_key": config.secret("replica_access_key_id"),
+                      "secret_key": config.secret("replica_secret_access_key")})
+    result = record_drill(home, result, tsa_url=settings.tsa_url)
+    if as_json:
+        _print_json(result)
+    else:
+        out.print(f"{result['id']}: [bold]{result['verdict'].upper()}[/] — "
+                  f"{len(result['items'])} items, RTO {result['rto_s']:.1f} s"
+                  + (f", RPO {result['rpo_s']:,.0f} s" if result["rpo_s"] is not None else ""))
+        table = Table("check", "target", "actual", "result")
+        for c in result["checks"]:
+            table.add_row(escape(c["name"]), escape(c["target"]), escape(c["actual"]),
+                          "pass" if c["passed"] else "[red]fail[/]")
+        out.print(table)
+        for i in result["items"]:
+            if not i["byte_exact"]:
+                err.print(f"[yellow]{i['scenario']}[/] {escape(i['item'])}: "
+                          f"{escape(i['note'] or 'not byte-exact')}", soft_wrap=True)
+        out.print(f"report: {home.root / result['report']['pdf']} "
+                  f"(and report.html, result.json)")
+    if result["verdict"] != "pass":
+        raise typer.Exit(1)
+
+
+@drill_app.command("history")
+def drill_history_(ctx: typer.Context, as_json: JsonOpt = False) -> None:
+    """Every drill recorded, oldest first: verdict, items, RTO, RPO, report."""
+    from storage.drill import drill_history
+
+    rows = drill_history(_home(ctx))
+    if as_json:
+        _print_json(rows)
+        return
+    table = Table("drill", "finished", "verdict", "items", "byte-exact", "RTO s", "report")
+    for r in rows:
+        table.add_row(r["id"], r["finished_at"], r["verdict"], str(r["items"]), str(r["passed"]),
+                      f"{r['rto_s']:.1f}" if r["rto_s"] is not None else "",
+                      r["report_html"] or "")
+    out.print(table)
 
 
 # -- incidents ------------------------------------------------------------------------------------

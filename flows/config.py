@@ -379,10 +379,12 @@ class SchedulesConfig:
     extract: str | int | bool = _key(600, _schedule, _env_schedule)
     gaps: str | int | bool = _key(3600, _schedule, _env_schedule)  # also after every ingest
     feeds: str | int | bool = _key(300, _schedule, _env_schedule)
+    # the monthly drill: weekdays 1-3 at 06:00; the flow runs on the first business day only
+    drill: str | int | bool = _key("0 6 1-3 * 1-5", _schedule, _env_schedule)
 
     def as_dict(self) -> dict[str, str | int | bool]:
-        """Each flow's schedule by name (edgar, watch, drop, extract, gaps, feeds); False:
-        never."""
+        """Each flow's schedule by name (edgar, watch, drop, extract, gaps, feeds, drill);
+        False: never."""
         return {f.name: getattr(self, f.name) for f in fields(self) if f.name != "timezone"}
 
 
@@ -544,10 +546,23 @@ class ReplicaConfig:
     after_ingest: bool = _key(True, _flag, _env_flag)  # replicate when an ingest flow ends
 
 
+@dataclass(frozen=True)
+class DrillConfig:
+    """[drill]: the monthly forensic drill (`salvage drill`): its sample, targets and the
+    optional RFC 3161 time-stamping authority for the report's digest."""
+
+    sample: str = _key("25", _text)  # items per scenario, or a share such as "10%"
+    byte_exact_pct: float = _key(100.0, _number(positive=True), _env_number)  # filings target
+    rto_seconds: float = _key(900.0, _number(positive=True), _env_number)  # for the sample
+    tsa_url: str = _key("", _text)  # "" = no time stamp
+    tsa_ca_file: str = _key("", _text)  # the TSA's CA certificate, to verify its tokens
+
+
 _SECTIONS: dict[str, type] = {
     "capture": CaptureConfig, "warc": WarcConfig, "edgar": EdgarConfig, "watch": WatchConfig,
     "drop": DropConfig, "feeds": FeedsConfig, "schedules": SchedulesConfig,
     "incidents": IncidentsConfig, "prefect": PrefectConfig, "replica": ReplicaConfig,
+    "drill": DrillConfig,
 }
 
 
@@ -568,6 +583,7 @@ class Config:
     incidents: IncidentsConfig = field(default_factory=IncidentsConfig)
     prefect: PrefectConfig = field(default_factory=PrefectConfig)
     replica: ReplicaConfig = field(default_factory=ReplicaConfig)
+    drill: DrillConfig = field(default_factory=DrillConfig)
     path: Path | None = None  # the salvage.toml read; None when there was none
     origins: Mapping[str, str] = field(default_factory=dict, repr=False)  # dotted key -> origin
     warnings: tuple[str, ...] = ()  # to show the user (a secrets file others can read)

@@ -112,15 +112,19 @@ def deployments(home: Home, schedules: dict[str, object], timezone: str) -> list
     from flows.registry import FLOWS
 
     names = {"edgar": "ingest-edgar", "watch": "ingest-pages", "drop": "ingest-drop",
-             "extract": "extract-pending", "gaps": "detect-gaps", "feeds": "ingest-feeds"}
+             "extract": "extract-pending", "gaps": "detect-gaps", "feeds": "ingest-feeds",
+             "drill": "forensic-drill"}
     made = []
     for key, flow_name in names.items():
         spec = schedules.get(key)
         if spec is None or spec is False:
             continue
+        parameters: dict[str, object] = {"home": str(home.root.resolve())}
+        if key == "drill":  # the cron's spare days are no-ops: only the first business day
+            parameters["any_day"] = False
         made.append(FLOWS[flow_name].to_deployment(
             f"salvage-{key}", schedule=schedule_for(spec, timezone),
-            parameters={"home": str(home.root.resolve())}, concurrency_limit=1,
+            parameters=parameters, concurrency_limit=1,
             entrypoint_type=EntrypointType.MODULE_PATH, tags=["salvage"]))
     return made
 

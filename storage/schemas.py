@@ -453,6 +453,35 @@ FEED_FINDINGS = _table(
     provenance=False,
 )
 
+# One row per forensic drill (`salvage drill`, storage/drill.py): its verdict, measures and the
+# report written under drills/<id>/ (its sha256 is also in the audit chain).
+DRILLS_VERSION = 1
+DRILLS = _table(
+    "drills",
+    DRILLS_VERSION,
+    [
+        pa.field("id", pa.string(), nullable=False),
+        pa.field("started_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("finished_at", pa.timestamp("us", tz="UTC"), nullable=False),
+        pa.field("verdict", pa.string(), nullable=False),   # pass | fail
+        pa.field("seed", pa.int64(), nullable=False),
+        pa.field("sample", pa.string(), nullable=False),
+        pa.field("scenarios", pa.list_(pa.string())),
+        pa.field("items", pa.int64(), nullable=False),
+        pa.field("passed", pa.int64(), nullable=False),     # detected, recovered, byte-exact
+        pa.field("rto_s", pa.float64()),
+        pa.field("rpo_s", pa.float64()),
+        pa.field("checks", pa.string()),                    # JSON: name, target, actual, passed
+        pa.field("report_html", pa.string()),               # relative to the home
+        pa.field("report_pdf", pa.string()),
+        pa.field("result_json", pa.string()),
+        pa.field("report_sha256", pa.string()),
+        pa.field("timestamp_token", pa.string()),           # RFC 3161 reply beside the report
+        pa.field("recorded_at", pa.timestamp("us", tz="UTC"), nullable=False),
+    ],
+    provenance=False,
+)
+
 TABLES: dict[str, pa.Schema] = {
     "captures": CAPTURES,
     "filings": FILINGS,
@@ -470,4 +499,5 @@ TABLES: dict[str, pa.Schema] = {
     "deliveries": DELIVERIES,
     "book_files": BOOK_FILES,
     "feed_findings": FEED_FINDINGS,
+    "drills": DRILLS,
 }

@@ -106,7 +106,7 @@ def test_no_file_means_every_default(tmp_path, monkeypatch):
     assert config.drop.processed_in(Path("/h")) == Path("/h/drop/processed")
     assert config.schedules.as_dict() == {"edgar": "30 22 * * 1-5", "watch": "0 * * * *",
                                           "drop": 300, "extract": 600, "gaps": 3600,
-                                          "feeds": 300}
+                                          "feeds": 300, "drill": "0 6 1-3 * 1-5"}
     assert config.schedules.timezone == "America/New_York"
     assert [s.kind for s in config.incidents.sinks] == ["file", "log"]
     assert config.incidents.sinks[0].path == Path("incidents.jsonl")
@@ -133,7 +133,8 @@ def test_every_section_is_read_and_normalised(tmp_path):
     assert config.drop.processed_in(Path("/h")) == Path("/h/inbox/done")
     assert config.schedules.as_dict() == {"edgar": "0 6 * * mon-fri", "watch": 900,
                                           "drop": False, "extract": "@hourly",
-                                          "gaps": 3600, "feeds": 300}
+                                          "gaps": 3600, "feeds": 300,
+                                          "drill": "0 6 1-3 * 1-5"}
     webhook, file, log = config.incidents.sinks
     assert (webhook.kind, webhook.url, webhook.secret, webhook.routing_key) == \
         ("webhook", "https://alerts.example.com/hook", "webhook_key", "pd_key")
@@ -255,7 +256,8 @@ def test_environment_variables_override_the_file(tmp_path):
     assert config.edgar.ciks == ("0000320193", "0000789019")
     assert config.edgar.feed is True
     assert config.schedules.as_dict() == {"edgar": False, "watch": "15 * * * *", "drop": 60,
-                                          "extract": "@hourly", "gaps": 3600, "feeds": 300}
+                                          "extract": "@hourly", "gaps": 3600, "feeds": 300,
+                                          "drill": "0 6 1-3 * 1-5"}
     assert config.prefect.port == 4300
     assert config.origins["capture.retries"] == "env SALVAGE_CAPTURE__RETRIES"
     assert config.origins["edgar.data_url"] == "file"
