@@ -38,7 +38,7 @@ import tempfile
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,7 @@ from archive.home import Home
 from storage.query import query
 
 SCENARIOS = ("filings", "store")
+"""The scenarios `--scenario all` runs, in order; each is a `Scenario` in `registry()`."""
 DRILLS = "drills"
 TXT_URL = re.compile(r"/Archives/edgar/data/\d+/(\d{18})/(\d{10}-\d{2}-\d{6})\.txt$")
 LINKED = (".warc.gz", ".warc")
@@ -68,6 +69,42 @@ class Targets:
 
     byte_exact_pct: float = 100.0
     rto_s: float = 900.0
+
+
+@dataclass
+class Context:
+    """What every scenario's `run` is given besides the homes and its sample."""
+
+    now: datetime
+    settings: CaptureSettings
+    replica: str | None = None
+    replica_keys: dict[str, str | None] = field(default_factory=dict)
+    make_unavailable: Callable[[list[str]], None] | None = None
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """One kind of loss: what can be sampled in the real home (`candidates`: dicts with at
+    least `item`), its strata, and `run(home, scratch, chosen, ctx) -> items` that loses the
+    chosen ones in `scratch`, detects, recovers and verifies them (items as in the result:
+    scenario, item, stratum, loss, method, source_warc, source_offset, expected_sha256,
+    actual_sha256, detected, detect_s, recover_s, recovery_point, rpo_s, success, byte_exact,
+    book_accuracy, note). `most`: a cap on the sample (None: as asked)."""
+
+    name: str
+    candidates: Callable[[Home], list[dict]]
+    stratum: Callable[[dict], str]
+    run: Callable[[Home, Home, list[dict], Context], list[dict]]
+    most: int | None = None
+
+
+def registry() -> dict[str, Scenario]:
+    """Every scenario by name."""
+    return {
+        "filings": Scenario("filings", filing_candidates,
+                            lambda i: f"{i['form_type']} {i['month']}", _filings),
+        "store": Scenario("store", warc_candidates, lambda i: i["stratum"], _store, most=2),
+    }
 
 
 def parse_sample(text: str | int) -> tuple[int | None, float | None]:
@@ -243,12 +280,11 @@ def _txt_sha256(home: Home, candidate: dict) -> str | None:
     return h.hexdigest()
 
 
-def _filings(home: Home, scratch: Home, chosen: list[dict], now: datetime,
-             settings: CaptureSettings, make_unavailable: Callable[[list[str]], None] | None
-             ) -> list[dict]:
+def _filings(home: Home, scratch: Home, chosen: list[dict], ctx: Context) -> list[dict]:
     from archive.recover import FOLDER, recover_filings
     from storage.gaps import detect_gaps
 
+    now, settings, make_unavailable = ctx.now, ctx.settings, ctx.make_unavailable
     expected = {c["item"]: _txt_sha256(home, c) for c in chosen}
     for c in chosen:
         shutil.rmtree(scratch.root / FOLDER / c["item"], ignore_errors=True)
@@ -299,10 +335,10 @@ def _filings(home: Home, scratch: Home, chosen: list[dict], now: datetime,
 # -- the store scenario --------------------------------------------------------------------------
 
 
-def _store(home: Home, scratch: Home, chosen: list[dict], replica: str | None,
-           keys: dict[str, str | None]) -> list[dict]:
+def _store(home: Home, scratch: Home, chosen: list[dict], ctx: Context) -> list[dict]:
     from archive.restore import fixity_findings, restore_from_replica
 
+    replica, keys = ctx.replica, ctx.replica_keys
     for k, c in enumerate(chosen):
         path = scratch.root / c["item"]
         if k % 2 == 0:  # corrupt a real copy
@@ -376,31 +412,29 @@ def run_drill(home: Home, *, scenarios: Iterable[str] = SCENARIOS, sample: str |
     """Run a drill over `home` and return its result (see the module docstring); nothing in
     `home` changes (the caller records the result: `record_drill`)."""
     wanted = list(dict.fromkeys(scenarios))
-    unknown = [s for s in wanted if s not in SCENARIOS]
+    known = registry()
+    unknown = [s for s in wanted if s not in known]
     if unknown:
-        raise DrillError(f"unknown scenario {unknown[0]!r}: choose from {', '.join(SCENARIOS)}")
-    count_pct = parse_sample(sample)
+        raise DrillError(f"unknown scenario {unknown[0]!r}: choose from {', '.join(known)}")
+    count, pct = parse_sample(sample)
     now = now or datetime.now(UTC)
     seed = seed if seed is not None else int(now.timestamp())
     targets = targets or Targets()
+    ctx = Context(now, settings or CaptureSettings(default_rate=None, retries=0), replica,
+                  replica_keys or {}, make_unavailable)
     started = time.perf_counter()
     samples = {}
-    if "filings" in wanted:
-        samples["filings"] = stratified(filing_candidates(home),
-                                        lambda i: f"{i['form_type']} {i['month']}", count_pct,
-                                        seed)
-    if "store" in wanted:
-        samples["store"] = stratified(warc_candidates(home), lambda i: i["stratum"],
-                                      (min(count_pct[0] or 2, 2), None), seed)
+    for name in wanted:
+        scenario = known[name]
+        cap = (min(count or scenario.most, scenario.most), None) if scenario.most else (count,
+                                                                                       pct)
+        samples[name] = stratified(scenario.candidates(home), scenario.stratum, cap, seed)
     items: list[dict] = []
     with tempfile.TemporaryDirectory(prefix="salvage-drill-", dir=scratch_root) as tmp:
         scratch = scratch_copy(home, Path(tmp) / "home")
-        if samples.get("filings"):
-            items += _filings(home, scratch, samples["filings"], now,
-                              settings or CaptureSettings(default_rate=None, retries=0),
-                              make_unavailable)
-        if samples.get("store"):
-            items += _store(home, scratch, samples["store"], replica, replica_keys or {})
+        for name in wanted:
+            if samples[name]:
+                items += known[name].run(home, scratch, samples[name], ctx)
     elapsed = time.perf_counter() - started
     return _result(drill_id(now, seed), now, elapsed, seed, sample, wanted, items, targets,
                    home)
