@@ -1026,6 +1026,7 @@ def drill(
         replica_keys={"access_key": config.secret("replica_access_key_id"),
                       "secret_key": config.secret("replica_secret_access_key")})
     result = record_drill(home, result, tsa_url=settings.tsa_url)
+    _announce_drill(ctx, home, result)
     if as_json:
         _print_json(result)
     else:
@@ -1045,6 +1046,14 @@ def drill(
                   f"(and report.html, result.json)")
     if result["verdict"] != "pass":
         raise typer.Exit(1)
+
+
+def _announce_drill(ctx: typer.Context, home: Home, result: dict) -> None:
+    """`salvage.drill.completed` through the incident sinks (a failed delivery waits in the
+    outbox for `salvage incidents redeliver`, as incident events do)."""
+    from storage.drill import drill_subject
+
+    _incident_store(ctx).announce("salvage.drill.completed", "completed", drill_subject(result))
 
 
 @drill_app.command("history")

@@ -34,7 +34,8 @@ def forensic_drill(home: str | None = None, scenarios: list[str] | None = None,
                    any_day: bool = True) -> dict:
     """Run and record a drill; with `any_day` False (the schedule), only on the month's first
     business day."""
-    from storage.drill import SCENARIOS, Targets, record_drill, run_drill
+    from storage.drill import SCENARIOS, Targets, drill_subject, record_drill, run_drill
+    from storage.incidents import IncidentStore
 
     s = setup(home)
     today = datetime.now(NEW_YORK).date()
@@ -53,7 +54,10 @@ def forensic_drill(home: str | None = None, scenarios: list[str] | None = None,
                "report": result["report"]["pdf"], "report_sha256": result["report"]["sha256"]}
     artifact("forensic-drill", f"Drill {result['id']}: {result['verdict']}", summary,
              result["checks"])
-    emit(s.home, "drill", summary, event="salvage.drill.completed")
+    IncidentStore(s.home, s.config.incident_settings()).announce(
+        "salvage.drill.completed", "completed", drill_subject(result))
+    if not any(sink.kind == "prefect" for sink in s.config.incidents.sinks):
+        emit(s.home, "drill", summary, event="salvage.drill.completed")
     print(f"{result['id']}: {result['verdict']} ({len(result['items'])} items, "
           f"RTO {result['rto_s']:.1f} s)")
     return summary

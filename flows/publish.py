@@ -66,10 +66,12 @@ def prefect_sink(notice: Notice, spec: SinkSpec, context: SinkContext) -> Sent:
     event to Prefect."""
     incident = notice.incident
     name = "detected" if notice.event == "opened" else notice.event
+    kind = notice.type or f"salvage.data-gap.{name}"
+    what = "incident" if notice.type is None else incident["type"]
     try:
         sent = emit_event(
-            f"salvage.data-gap.{name}",
-            resource={"prefect.resource.id": f"salvage.incident.{incident['id']}",
+            kind,
+            resource={"prefect.resource.id": f"salvage.{what}.{incident['id']}",
                       "prefect.resource.name": incident["key"],
                       "salvage.severity": incident["severity"], "salvage.type": incident["type"]},
             related=[{**home_resource(Home(context.home)), "prefect.resource.role": "home"}],
@@ -77,7 +79,7 @@ def prefect_sink(notice: Notice, spec: SinkSpec, context: SinkContext) -> Sent:
                             "incident": incident}),
             occurred=notice.at, id=uuid5(NAMESPACE_URL, f"{context.source}#{notice.event_id}"))
     except Exception as exc:
-        raise DeliveryFailed(f"could not emit salvage.data-gap.{name}: {exc}") from exc
+        raise DeliveryFailed(f"could not emit {kind}: {exc}") from exc
     if sent is None:
         return Sent("skipped", 0, note="Prefect events are turned off in this process")
     return Sent()

@@ -541,3 +541,18 @@ def record_drill(home: Home, result: dict[str, Any], *, tsa_url: str = "") -> di
 
 def _parse(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def drill_subject(result: dict[str, Any]) -> dict[str, Any]:
+    """What the incident sinks receive for a completed drill (`IncidentStore.announce`): shaped
+    like an incident (id, key, type, severity, subject) with the drill's measures."""
+    passed = sum(1 for i in result["items"] if i.get("success") and i.get("byte_exact"))
+    return {"id": result["id"], "key": f"drill:{result['id']}", "type": "drill",
+            "severity": "info" if result["verdict"] == "pass" else "high",
+            "status": result["verdict"],
+            "subject": f"forensic drill {result['id']}: {result['verdict']} ({passed}/"
+                       f"{len(result['items'])} items recovered byte-exact, RTO "
+                       f"{result['rto_s']:.1f} s)",
+            "verdict": result["verdict"], "rto_s": result["rto_s"], "rpo_s": result["rpo_s"],
+            "items": len(result["items"]), "passed": passed, "checks": result["checks"],
+            "report": result.get("report", {})}

@@ -356,6 +356,14 @@ class IncidentStore:
         outbox = self._outbox()
         return outbox.deliver(*self._notices())
 
+    def announce(self, cloud_type: str, event: str, subject: dict[str, Any],
+                 now: datetime | None = None) -> DeliveryReport:
+        """Send one announcement that is not an incident event (a completed drill) through the
+        same sinks, once (its event id is `subject["key"]`, so a repeat is not sent again).
+        `subject` needs id, key, type, severity and subject, as an incident has."""
+        notice = Notice(subject["key"], event, _utc(now), subject, type=cloud_type)
+        return self._outbox().deliver([notice.event_id], lambda _: notice)
+
     def redeliver(self) -> DeliveryReport:
         """Send again the events whose last delivery failed (the dead-letter file)."""
         outbox = self._outbox()

@@ -59,10 +59,15 @@ class Notice:
     event: str
     at: datetime
     incident: dict[str, Any]
+    type: str | None = None
+    """The CloudEvents type of an announcement that is not an incident event (a drill's
+    `salvage.drill.completed`; `incident` then holds its subject: id, key, type, severity,
+    subject and the rest); None: `com.salvage.data-gap.<event>`."""
 
     def as_dict(self) -> dict[str, Any]:
-        return {"event_id": self.event_id, "event": self.event, "at": _iso(self.at),
-                "incident": self.incident}
+        out = {"event_id": self.event_id, "event": self.event, "at": _iso(self.at),
+               "incident": self.incident}
+        return out if self.type is None else {**out, "type": self.type}
 
 
 @dataclass(frozen=True)
@@ -233,7 +238,7 @@ def cloudevent(notice: Notice, source: str) -> dict[str, Any]:
         "specversion": "1.0",
         "id": notice.event_id,
         "source": source,
-        "type": CLOUDEVENTS_TYPE.format(event=notice.event),
+        "type": notice.type or CLOUDEVENTS_TYPE.format(event=notice.event),
         "subject": notice.incident["id"],
         "time": _iso(notice.at),
         "datacontenttype": "application/json",

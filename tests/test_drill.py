@@ -99,7 +99,8 @@ def test_stratified_samples_take_every_stratum_then_shares():
 def test_salvage_drill_on_the_command_line(archived, tmp_path: Path):
     home, replica = archived
     config = tmp_path / "salvage.toml"
-    config.write_text(f'[replica]\nuri = "{replica}"\n')
+    config.write_text(f'[replica]\nuri = "{replica}"\n\n[[incidents.sinks]]\nkind = "file"\n'
+                      'path = "drill-events.jsonl"\n')
     done = salvage("--home", str(home.root), "--config", str(config), "drill", "--sample", "2",
                    "--seed", "3", "--json")
     assert done.returncode == 0, done.stdout + done.stderr
@@ -111,6 +112,10 @@ def test_salvage_drill_on_the_command_line(archived, tmp_path: Path):
     assert json.loads((folder / "result.json").read_text())["id"] == result["id"]
     logged = [e for e in home.audit.entries() if e.get("event") == "drill.report"]
     assert logged[-1]["sha256"] == result["report"]["sha256"]
+    sent = [json.loads(line) for line in (home.root / "drill-events.jsonl").read_text()
+            .splitlines()]
+    assert sent[-1]["type"] == "salvage.drill.completed"
+    assert sent[-1]["incident"]["id"] == result["id"] and sent[-1]["incident"]["verdict"] == "pass"
     history = salvage("--home", str(home.root), "drill", "history", "--json")
     assert [r["id"] for r in json.loads(history.stdout)][-1] == result["id"]
     failing = salvage("--home", str(home.root), "drill", "--scenario", "store", "--json")
