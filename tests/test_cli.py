@@ -105,6 +105,7 @@ def test_demo_runs_and_refuses_a_home_that_holds_data(tmp_path):
     assert "no line had them" in r.stdout and "sequence_num 4..5 missing" in r.stdout
     assert "identical to LOBSTER's own orderbook file: True" in r.stdout  # the book replay
     assert "orderbook.time_gap" in r.stdout  # the hole cut out of the feed, found
+    assert "salvage drill --sample 5 --seed 2026: PASS" in r.stdout  # the closing drill
     assert (Path(home) / "exports" / "demo.wacz").exists()
     again = salvage("--home", home, "demo")
     assert again.returncode == 1 and "already holds data" in again.stderr
