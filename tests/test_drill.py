@@ -120,3 +120,35 @@ def test_salvage_drill_on_the_command_line(archived, tmp_path: Path):
     assert [r["id"] for r in json.loads(history.stdout)][-1] == result["id"]
     failing = salvage("--home", str(home.root), "drill", "--scenario", "store", "--json")
     assert failing.returncode == 1 and json.loads(failing.stdout)["verdict"] == "fail"
+
+
+def test_the_monthly_flow_runs_on_the_first_business_day_only():
+    from datetime import date
+
+    from flows.drill import first_business_day
+
+    assert first_business_day(date(2026, 11, 17)) == date(2026, 11, 2)   # the 1st: a Sunday
+    assert first_business_day(date(2027, 1, 20)) == date(2027, 1, 4)     # New Year's Day: Friday
+    assert first_business_day(date(2026, 6, 30)) == date(2026, 6, 1)
+
+
+@pytest.mark.usefixtures("prefect_api")
+def test_the_forensic_drill_flow_records_and_announces(archived, monkeypatch):
+    from flows.drill import forensic_drill
+
+    home, replica = archived
+    monkeypatch.setenv("SALVAGE_REPLICA__URI", replica)
+    summary = forensic_drill(home=str(home.root), scenarios=["filings"], sample="2", seed=5)
+    assert summary["verdict"] == "pass" and summary["items"] == 2
+    assert (home.root / summary["report"]).is_file()
+    sent = [json.loads(line) for line in (home.root / "incidents.jsonl").read_text()
+            .splitlines()]
+    assert sent[-1]["type"] == "salvage.drill.completed"
+    from datetime import datetime
+
+    from flows.drill import NEW_YORK, first_business_day
+
+    today = datetime.now(NEW_YORK).date()
+    if today != first_business_day(today):  # the schedule's spare days do nothing
+        scheduled = forensic_drill(home=str(home.root), any_day=False)
+        assert scheduled == {"skipped": f"{today} is not the first business day of the month"}
