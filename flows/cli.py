@@ -1000,7 +1000,7 @@ app.add_typer(drill_app, name="drill")
 def drill(
     ctx: typer.Context,
     scenario: Annotated[list[str] | None, typer.Option(
-        "--scenario", help="all, filings or store (repeat for several).")] = None,
+        "--scenario", help="all, filings, pages, orderbook or store (repeat for several).")] = None,
     sample: Annotated[str | None, typer.Option(
         "--sample", help="Items per scenario (25) or a share (10%); default [drill] sample.")]
     = None,

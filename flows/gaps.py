@@ -12,7 +12,6 @@ It runs after every ingest and on its own schedule. A filing gap that detection 
 
 from __future__ import annotations
 
-import hashlib
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -20,6 +19,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.cache_policies import NONE
 
+from archive.pagecopy import page_copy
 from flows.ingest import Setup, setup
 from flows.publish import artifact, emit
 from storage.findings import Finding
@@ -181,30 +181,34 @@ def recover_incidents(home: str) -> dict:
     books = [i for i in todo if i.type in BOOK_REPAIRABLE]
     for incident in books:
         outcome[incident.id] = settle_incident(s.home, store, incident)
-    return {"attempted": len(filings) + len(fixity) + len(books), "outcome": outcome}
+    damaged = [i for i in todo if i.type == "orderbook.store_damaged"]
+    for incident in damaged:
+        outcome[incident.id] = _rebuild_books(s.home, store, incident)
+    return {"attempted": len(filings) + len(fixity) + len(books) + len(damaged),
+            "outcome": outcome}
+
+
+def _rebuild_books(home, store, incident) -> str:
+    """A damaged stored stream is rebuilt from the feed bytes archived in the WARCs (the
+    source of truth); verified when the check that found it no longer does."""
+    from orderbook.gaps import store_findings
+    from orderbook.store import BookStoreError, rebuild_stream
+
+    store.transition(incident.id, "recovering")
+    try:
+        rebuild_stream(home, incident.evidence["sha256"])
+    except BookStoreError as exc:
+        store.transition(incident.id, "unrecoverable", evidence={"reason": str(exc)})
+        return "unrecoverable"
+    still = {f.key for f in store_findings(home)[0]}
+    ok = incident.key not in still
+    store.transition(incident.id, "recovered" if ok else "unrecoverable", evidence={
+        "verified": ok, "how": "rebuilt from the feed bytes archived in the WARCs"
+        if ok else "rebuilt, but the stored files still disagree with book_files"})
+    return "recovered (rebuilt from the WARC)" if ok else "unrecoverable"
 
 
 BOOK_REPAIRABLE = ("orderbook.sequence_gap", "orderbook.checksum", "orderbook.state_unknown")
-
-
-def page_copy(home, evidence: dict) -> dict | None:
-    """The archived copy of a watched page before it was removed or changed, checked against
-    the payload digest recorded when it was captured."""
-    from archive.cdxj import IndexLine
-    from archive.payload import stream_payload
-
-    where = evidence.get("last_good") or evidence.get("before")
-    if not where or not where.get("filename") or where.get("offset") is None:
-        return None
-    line = IndexLine("", "", {"url": evidence.get("url", ""), "filename": where["filename"],
-                              "offset": str(where["offset"]), "length": "0", "mime": ""})
-    try:
-        body = b"".join(stream_payload(home, line))
-    except Exception as exc:  # the copy is unreadable: the incident says why
-        return {"reason": f"the archived copy cannot be read: {exc}", "verified": False}
-    digest = "sha256:" + hashlib.sha256(body).hexdigest()
-    return {"url": evidence.get("url"), "warc": where["filename"], "offset": where["offset"],
-            "digest": digest, "bytes": len(body), "verified": digest == where.get("digest")}
 
 
 @task(name="deliver-incidents", cache_policy=NONE)

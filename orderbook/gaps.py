@@ -10,6 +10,10 @@
                             (L2 crypto feeds: every calendar day; their hours are the whole day)
     orderbook.checksum, orderbook.state_unknown, and the sequence gaps of ITCH and L2 feeds:
                             from what their readers found (`feed_findings`; integrity.py)
+    orderbook.store_damaged a stored stream's files are missing, unreadable or do not hold what
+                            its `book_files` row says (events and book rows counted from the
+                            Parquet footers, checkpoints from their index): rebuild it from the
+                            archived feed (`orderbook.store.rebuild_stream`)
 
 Each stored events file (one per symbol and day, as `book_files` lists them) is read once, in
 feed order; the top of book comes from the same engine as replay, one batch at a time.
@@ -58,14 +62,65 @@ def book_gaps(home: Home, *, silence: timedelta = SILENCE, whole_channel: bool =
     of that range to those each stream must have."""
     started = clock.perf_counter()
     report = BookGapReport()
+    damaged, unreadable = store_findings(home)
+    report.findings += damaged
     files = _current_files(home)
     for row in files:
-        _check_file(home, row, silence, whole_channel, report)
+        if row["events_path"] not in unreadable:
+            _check_file(home, row, silence, whole_channel, report)
     report.findings += missing_days(files, expected)
     report.findings += integrity_findings(home, files)
     report.findings.sort(key=lambda f: f.key)
     report.seconds = clock.perf_counter() - started
     return report
+
+
+def store_findings(home: Home) -> tuple[list[Finding], set[str]]:
+    """`orderbook.store_damaged` for every current `book_files` stream whose stored files do not
+    hold what the row says (footers and checkpoint indexes only: cheap), and the events paths
+    that cannot be read at all."""
+    from orderbook.checkpoints import CheckpointFile
+    from orderbook.store import book_files
+
+    found, unreadable = [], set()
+    for row in book_files(home):
+        if not row["events_path"] or not row["events"]:
+            continue
+        problems = []
+        for kind, path in (("events", row["events_path"]), ("book rows", row["levels_path"])):
+            if not path:
+                continue
+            try:
+                rows = pq.ParquetFile(home.root / path).metadata.num_rows
+            except Exception as exc:  # missing, cut short, not Parquet
+                problems.append(f"its {kind} file cannot be read ({type(exc).__name__})")
+                if kind == "events":
+                    unreadable.add(path)
+                continue
+            if rows != row["events"]:
+                problems.append(f"its {kind} file holds {rows:,} rows, not {row['events']:,}")
+        try:
+            marks = len(CheckpointFile(home.root / row["checkpoints_path"]).marks) \
+                if row["checkpoints_path"] else 0
+            if marks != row["checkpoints"]:
+                problems.append(f"its checkpoints file holds {marks} checkpoints, not "
+                                f"{row['checkpoints']}")
+        except Exception as exc:
+            problems.append(f"its checkpoints file cannot be read ({type(exc).__name__})")
+        if problems:
+            found.append(Finding(
+                "orderbook.store_damaged", entity=f"{row['venue']}/{row['symbol']}/{row['date']}",
+                period=f"{row['date']}:{row['sha256'][:16]}",
+                subject=f"{row['symbol']} on {row['venue']}: the stored stream of "
+                        f"{row['original_name']} is damaged: {'; '.join(problems)}",
+                window_start=_dt(row["first_ts"]) if row["first_ts"] is not None else None,
+                window_end=_dt(row["last_ts"]) if row["last_ts"] is not None else None,
+                evidence={"file": row["original_name"], "sha256": row["sha256"],
+                          "events_path": row["events_path"], "levels_path": row["levels_path"],
+                          "checkpoints_path": row["checkpoints_path"], "events": row["events"],
+                          "problems": problems, "uri": row["uri"], "warc": row["filename"],
+                          "offset": row["offset"]}))
+    return found, unreadable
 
 
 def _current_files(home: Home) -> list[dict]:

@@ -29,6 +29,10 @@ symbol such as `BRK/B` stays one folder. One call of `import_feeds` takes a batc
 Bad input: rows the parser rejects are counted and listed (line, reason) in `book_files.errors`
 and the rest imported; a file that cannot be read at all keeps its WARC record and gets one row
 with a null symbol, its error and `error_type` (it is tried again by the next import).
+
+Book repair: `rebuild_stream(home, sha256)` stores a file's streams again from its archived bytes
+(step 3 only, over the damaged files; no WARC record written, a `book_files` row only for a
+stream that comes out different).
 """
 
 from __future__ import annotations
@@ -791,6 +795,15 @@ def _instrument_names(feed: Any) -> dict[int, str]:
     return names
 
 
+def _names_for(feed: Any, fmt: str, symbol: str | None) -> Mapping[int, str] | None:
+    """How a feed of several instruments read without a symbol names its streams."""
+    if not symbol and fmt in ("mbo", "l2"):
+        return _instrument_names(feed)
+    if not symbol and fmt == "itch":
+        return _Directory(feed)
+    return None
+
+
 def _current(home: Home) -> dict[str, list[dict]]:
     """sha256 -> the current `book_files` rows of files stored (a file that failed is not)."""
     rows: dict[str, list[dict]] = {}
@@ -927,11 +940,7 @@ def _store(home: Home, source: _Source, result: FeedImport, fmt: str, venue: str
         info = feed.info
         if source.companion is not None:
             rows = BookRows(source.companion.path)
-        names: Mapping[int, str] | None = None
-        if not symbol and fmt in ("mbo", "l2"):
-            names = _instrument_names(feed)
-        elif not symbol and fmt == "itch":
-            names = _Directory(feed)
+        names = _names_for(feed, fmt, symbol)
         stored = store_events(home, info, feed.batches(), source.identity or source.sha256,
                               venue=venue, symbol=symbol, day=day,
                               names=names, book=rows, checkpoint_every=checkpoint_every)
@@ -1014,3 +1023,152 @@ def _finding_rows(base: dict, rows: list[dict], findings: list) -> list[dict]:
                     "from_ts": f.from_ts, "to_ts": f.to_ts, "source": f.source,
                     "detail": f.detail})
     return out
+
+
+# -- book repair: a stream rebuilt from its archived feed ------------------------------------------
+
+
+class FeedNotRecoverable(BookStoreError):
+    """The archived bytes of a feed file cannot be read back (a missing or damaged WARC record,
+    or bytes whose sha256 is not the one in their URN)."""
+
+
+STREAM_FIELDS = ("venue", "symbol", "date", "events", "first_ts", "last_ts", "checkpoints",
+                 "events_path", "checkpoints_path", "levels_path")
+"""The part of a `book_files` row that a rebuild can change (the rest is the feed file's)."""
+
+
+def rebuild_stream(home: Home, sha256: str) -> list[Stored]:
+    """Book repair: store the events, book rows and checkpoints of the feed file `sha256` (a
+    `book_files` sha256) again from its archived bytes, replacing the derived files in place.
+
+    The raw bytes (the file, its LOBSTER companion, or each line of an A/B capture) are read back
+    from their WARC `resource` records and checked against the sha256 in their URN; the import
+    arguments (venue, symbol, date) come from the `metadata` record written beside them, else from
+    the `book_files` row. They are parsed and stored by the import's own code (`store_events`:
+    each file written to a temporary sibling, fsync'd and renamed over the damaged one). No WARC
+    record is written. A `book_files` row is appended only for a stream whose stored result
+    differs from its current row (`STREAM_FIELDS`), so repairing a damaged store leaves the
+    catalog as it was. Holds the import's lock throughout. Raises BookStoreError (nothing stored
+    for `sha256`) or FeedNotRecoverable.
+    """
+    with _books_lock(home):
+        return _rebuild(home, sha256)
+
+
+def _rebuild(home: Home, sha256: str) -> list[Stored]:
+    import tempfile
+
+    rows = [r for r in book_files(home) if r["sha256"] == sha256]
+    if not rows:
+        raise BookStoreError(f"no stored stream of a feed file {sha256}: nothing to rebuild")
+    row = rows[0]
+    fmt = row["format"]
+    if fmt not in READERS:
+        raise UnknownFormat(f"no reader for the feed format {fmt!r} of {row['original_name']}")
+    facts = _import_facts(home, row)
+    venue = facts.get("venue") or row["venue"]
+    symbol = facts.get("symbol") or (row["symbol"] if fmt == "lobster" else None)
+    day = date.fromisoformat(facts["date"]) if facts.get("date") else (
+        row["date"] if fmt == "lobster" else None)
+    names = row["lines"] or [row["original_name"]]
+    shas = row["line_sha256s"] or [sha256]
+    home.tmp.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="rebuild-", dir=home.tmp) as tmp:
+        folder = Path(tmp)
+        paths = [restore_feed(home, sha, folder / name, row if k == 0 else None)
+                 for k, (name, sha) in enumerate(zip(names, shas, strict=True))]
+        companion = restore_feed(home, row["companion_sha256"], folder /
+                                  row["companion_name"]) if row["companion_sha256"] else None
+        feed = READERS[fmt](paths, symbol, day, venue)
+        book = BookRows(companion) if companion is not None else None
+        stored = store_events(home, feed.info, feed.batches(), sha256, venue=venue,
+                              symbol=symbol, day=day, names=_names_for(feed, fmt, symbol),
+                              book=book, checkpoint_every=row["checkpoint_every"] or
+                              CHECKPOINT_EVERY)
+        found = [*feed.errors, *(book.errors if book else [])]
+    for s in stored:
+        found += s.rejected
+    errors = sorted((_error_dict(e) for e in found), key=lambda e: e["line"] or 0)
+    for s in stored:
+        errors.extend(s.errors)
+    current = {r["symbol"]: r for r in rows}
+    changed = []
+    for s in stored:
+        new = {"venue": s.venue, "symbol": s.symbol, "date": s.date, "events": s.events,
+               "first_ts": s.first_ts, "last_ts": s.last_ts, "checkpoints": s.checkpoints,
+               "events_path": s.events_path, "checkpoints_path": s.checkpoints_path,
+               "levels_path": s.levels_path}
+        old = current.get(s.symbol)
+        if old is None or any(old[k] != new[k] for k in STREAM_FIELDS):
+            base = {k: v for k, v in row.items() if k not in STREAM_FIELDS and k != "recorded_at"}
+            changed.append({**base, **new, "error_count": len(errors),
+                            "errors": errors[:MAX_ERRORS]})
+    if changed:
+        log.warning("rebuilt %s: %d stream(s) differ from their book_files rows", sha256,
+                    len(changed))
+        append_rows(home.catalog, "book_files", changed)
+    return stored
+
+
+def restore_feed(home: Home, sha256: str, dest: Path, row: dict | None = None) -> Path:
+    """Write the archived bytes of the feed file `sha256` to `dest`, checked against the sha256
+    (FeedNotRecoverable otherwise): from the record `row` names (its `filename` and `offset`),
+    else (or when unreadable) from any other record the index holds under its URN."""
+    from archive.cdxj import IndexLine
+    from archive.payload import stream_payload
+
+    lines: list[IndexLine] = []
+    if row is not None and row.get("filename") and row.get("offset") is not None:
+        lines.append(IndexLine("", "", {"url": feed_uri(sha256), "filename": row["filename"],
+                                        "offset": str(row["offset"]), "length": "0",
+                                        "mime": ""}))
+    with Index(home) as index:
+        lines += [x for x in index.captures(feed_uri(sha256))
+                  if x.data.get("digest") == "sha256:" + sha256 and not x.is_revisit
+                  and all((x.filename, x.offset) != (y.filename, y.offset) for y in lines)]
+    if not lines:
+        raise FeedNotRecoverable(f"{dest.name} (sha256 {sha256}) is not archived: no record "
+                                 f"under {feed_uri(sha256)}")
+    why = ""
+    for line in lines:
+        digest = hashlib.sha256()
+        try:
+            with open(dest, "wb") as fh:
+                for chunk in stream_payload(home, line):
+                    digest.update(chunk)
+                    fh.write(chunk)
+        except Exception as exc:  # a missing or damaged WARC: the next copy, else the error
+            text = str(exc)
+            plain = len(text) <= 160 and text.isascii() and text.isprintable()
+            why = f"{type(exc).__name__}: " + (text if plain else "the record is damaged")
+            continue
+        if digest.hexdigest() == sha256:
+            return dest
+        why = f"its bytes have the sha256 {digest.hexdigest()}"
+    raise FeedNotRecoverable(f"the archived copy of {dest.name} ({lines[-1].filename} at "
+                             f"{lines[-1].offset}) cannot be read back: {why}")
+
+
+def _import_facts(home: Home, row: dict) -> dict[str, str]:
+    """The facts of the `metadata` record written with a feed file's resource record (the
+    import's venue, symbol, date...), found among the few records after it; {} when not there."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    if not row.get("filename") or row.get("offset") is None or not row.get("record_id"):
+        return {}
+    try:
+        with open(home.root / row["filename"], "rb") as fh:
+            fh.seek(row["offset"])
+            for k, record in enumerate(ArchiveIterator(fh)):
+                if k > 8:
+                    break
+                if (record.rec_type == "metadata" and record.rec_headers.get_header(
+                        "WARC-Refers-To") == row["record_id"]):
+                    text = record.content_stream().read().decode("utf-8", "replace")
+                    return dict(line.split(": ", 1) for line in text.split("\r\n")
+                                if ": " in line)
+    except Exception as exc:  # an unreadable WARC: the row's values stand in
+        log.warning("cannot read the metadata record of %s: %s", row["original_name"],
+                    type(exc).__name__)
+    return {}

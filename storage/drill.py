@@ -51,7 +51,7 @@ from archive.errors import SalvageError
 from archive.home import Home
 from storage.query import query
 
-SCENARIOS = ("filings", "store")
+SCENARIOS = ("filings", "pages", "orderbook", "store")
 """The scenarios `--scenario all` runs, in order; each is a `Scenario` in `registry()`."""
 DRILLS = "drills"
 TXT_URL = re.compile(r"/Archives/edgar/data/\d+/(\d{18})/(\d{10}-\d{2}-\d{6})\.txt$")
@@ -100,10 +100,16 @@ class Scenario:
 
 def registry() -> dict[str, Scenario]:
     """Every scenario by name."""
+    from orderbook.drill import run_books, window_candidates
+    from storage.drill_pages import page_candidates, run_pages
+
     return {
         "filings": Scenario("filings", filing_candidates,
                             lambda i: f"{i['form_type']} {i['month']}", _filings),
         "store": Scenario("store", warc_candidates, lambda i: i["stratum"], _store, most=2),
+        "orderbook": Scenario("orderbook", window_candidates, lambda i: i["stratum"], run_books,
+                              most=10),
+        "pages": Scenario("pages", page_candidates, lambda i: i["stratum"], run_pages),
     }
 
 
@@ -444,7 +450,9 @@ def _result(id_: str, now: datetime, elapsed: float, seed: int, sample: str | in
             scenarios: list[str], items: list[dict], targets: Targets, home: Home
             ) -> dict[str, Any]:
     checks = []
-    for scenario in scenarios:
+    empty = [s for s in scenarios if not any(i["scenario"] == s for i in items)]
+    skipped = empty if len(empty) < len(scenarios) else []  # all empty: nothing was drilled
+    for scenario in (s for s in scenarios if s not in skipped):
         mine = [i for i in items if i["scenario"] == scenario]
         exact = sum(1 for i in mine if i["byte_exact"])
         pct = 100.0 * exact / len(mine) if mine else 0.0
@@ -458,13 +466,15 @@ def _result(id_: str, now: datetime, elapsed: float, seed: int, sample: str | in
     return {
         "id": id_, "started_at": _iso(now), "finished_at": _iso(datetime.now(UTC)),
         "seed": seed, "sample": str(sample),
-        "sample_method": "stratified (filings: form type and month; store: month), seeded",
+        "sample_method": "stratified (filings: form type and month; pages: host and month; "
+                         "order books: venue, symbol and month; store: month), seeded",
         "scenarios": scenarios, "home": str(home.root),
         "verdict": "pass" if all(c["passed"] for c in checks) else "fail",
         "rto_s": round(rto, 3), "rpo_s": max(rpos) if rpos else None,
         "elapsed_s": round(elapsed, 3),
         "targets": {"byte_exact_pct": targets.byte_exact_pct, "rto_s": targets.rto_s},
-        "checks": checks, "items": items, "versions": versions(), "deviations": [],
+        "checks": checks, "items": items, "versions": versions(),
+        "deviations": [f"{s}: nothing in this home to sample" for s in skipped],
     }
 
 

@@ -16,7 +16,7 @@ TYPES = (
     "page.removed", "page.altered", "archive.fixity", "pipeline.failed", "pipeline.stalled",
     "orderbook.time_gap", "orderbook.crossed", "orderbook.locked", "orderbook.bad_book",
     "orderbook.sequence_gap", "orderbook.missing_day", "orderbook.checksum",
-    "orderbook.state_unknown",
+    "orderbook.state_unknown", "orderbook.store_damaged",
 )
 """Every incident type; the part before the dot is the source of the gap."""
 

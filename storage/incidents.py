@@ -107,7 +107,8 @@ def default_severity(finding: Finding, watched: bool) -> str:
         return "critical"
     if finding.source == "pipeline" or finding.type in (
             "filing.altered", "orderbook.sequence_gap", "orderbook.missing_day",
-            "orderbook.crossed", "orderbook.checksum", "orderbook.state_unknown"):
+            "orderbook.crossed", "orderbook.checksum", "orderbook.state_unknown",
+            "orderbook.store_damaged"):
         return "high"
     if finding.source == "filing":
         return "high" if watched else "warning"
