@@ -253,8 +253,9 @@ def run_demo(root: Path, fresh: bool = False, console: Console | None = None) ->
 
 
 def _drill_step(console: Console, home: Home, mirror: Mirror, replica: Path) -> None:
-    """A forensic drill on the demo home: five filings and two WARCs lost in a scratch copy
-    (the mirror answers 404 for the filings), recovered, verified and reported."""
+    """A forensic drill on the demo home: filings, watched pages, order-book windows and two
+    WARCs lost in a scratch copy (the mirror answers 404 for the filings and pages), recovered,
+    verified and reported."""
     from urllib.parse import urlsplit
 
     from storage.drill import record_drill, run_drill

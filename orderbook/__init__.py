@@ -137,6 +137,13 @@ orderbook.integrity
     settle_incident(home, store, incident) -> str   recovered when a merged stream fills the gap,
         else unrecoverable with the resync as evidence
 
+orderbook.gaps (additions)
+    store_findings(home) -> (findings, unreadable)   orderbook.store_damaged: a stream whose
+        stored files are missing, unreadable or disagree with book_files (Parquet footers)
+
+orderbook.drill      the drill's order-book scenario: window_candidates(home), run_books(home,
+    scratch, chosen, ctx) (storage/drill.py registers it)
+
 orderbook.liquidity
     liquidity(home, symbol, start, end, *, interval_ns=60e9, size=None, bps=(10, 25, 50),
         venue=None, depth=50) -> pa.Table   per interval: events, state ok|no_book|unknown,
@@ -145,6 +152,10 @@ orderbook.liquidity
         mid, unfilled); write_liquidity(table, path); parse_interval("1m") -> ns
 
 orderbook.store (additions)
+    rebuild_stream(home, sha256) -> list[Stored]   book repair: the stream's derived files
+        rebuilt from the feed bytes archived in the WARCs (no new record; a book_files row only
+        if something differs); restore_feed(home, sha256, dest) -> Path; by_instrument(batch,
+        attach_unassigned=False) -> [(instrument_id | None, batch)]
     import_feeds(..., lines=False): the files are A/B captures of one ITCH or L2 feed, merged;
         READERS[fmt](paths, symbol, day, venue) -> Feed; the readers' findings go to the
         `feed_findings` table; book_files v2 adds size_scale, lines, line_sha256s
