@@ -50,6 +50,7 @@ bench: setup
 	$(PY) benchmarks/bench_gaps.py
 	$(PY) benchmarks/bench_books.py
 	$(PY) benchmarks/bench_feeds.py
+	$(PY) benchmarks/bench_drill.py
 
 clean:
 	rm -rf $(VENV) $(INTEROP) salvage-data salvage-data-replica .pytest_cache

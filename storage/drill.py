@@ -57,6 +57,10 @@ DRILLS = "drills"
 TXT_URL = re.compile(r"/Archives/edgar/data/\d+/(\d{18})/(\d{10}-\d{2}-\d{6})\.txt$")
 LINKED = (".warc.gz", ".warc")
 """Files the scratch copy hard-links: closed WARCs are never written again."""
+LINKED_FOLDERS = ("recovered",)
+"""Folders whose files the scratch copy hard-links too: a recovery writes a filing's folder
+aside and swaps it in by rename, never writing into a file that exists (88% of a large home's
+copy was `recovered/`)."""
 
 
 class DrillError(SalvageError):
@@ -173,8 +177,8 @@ def stratified(items: list[dict], key: Callable[[dict], str], sample: tuple[int 
 
 
 def scratch_copy(home: Home, dest: Path) -> Home:
-    """A copy of `home` at `dest`: closed WARCs hard-linked (copied across file systems),
-    everything else copied; the drills folder left out."""
+    """A copy of `home` at `dest`: closed WARCs and recovered filings hard-linked (copied across
+    file systems), everything else copied; the drills folder left out."""
     src = home.root
     for folder, dirs, files in os.walk(src):
         rel = Path(folder).relative_to(src)
@@ -182,9 +186,10 @@ def scratch_copy(home: Home, dest: Path) -> Home:
             dirs[:] = []
             continue
         (dest / rel).mkdir(parents=True, exist_ok=True)
+        linked = rel.parts[:1] and rel.parts[0] in LINKED_FOLDERS
         for name in files:
             a, b = Path(folder) / name, dest / rel / name
-            if name.endswith(LINKED):
+            if linked or name.endswith(LINKED):
                 try:
                     os.link(a, b)
                     continue
@@ -249,10 +254,11 @@ class Unavailable(HTTPAdapter):
 def filing_candidates(home: Home) -> list[dict]:
     """Filings whose complete submission `.txt` has a good capture: the newest one each, with
     its form type and month (the strata) where the catalog knows them."""
-    rows = query(home.catalog, """
+    rows = query(home.catalog, r"""
         SELECT c.url, c.digest, c.filename, c.offset, c.warc_date, f.form_type, f.filed_as_of
         FROM captures c
-        LEFT JOIN filings f ON c.url LIKE '%/' || f.accession || '.txt'
+        LEFT JOIN filings f
+          ON regexp_extract(c.url, '/(\d{10}-\d{2}-\d{6})\.txt$', 1) = f.accession
         WHERE c.record_type = 'response' AND c.status = 200 AND c.soft_error IS NULL
           AND c.truncated IS NULL AND c.url LIKE '%/Archives/edgar/data/%.txt'
         ORDER BY c.warc_date""").to_pylist()
