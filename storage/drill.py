@@ -276,18 +276,21 @@ def filing_candidates(home: Home) -> list[dict]:
     return list(newest.values())
 
 
-def _txt_sha256(home: Home, candidate: dict) -> str | None:
-    """The sha256 of the captured `.txt` payload, read from the real home (read-only)."""
+def payload_sha256(home: Home, url: str, warc: str | None, offset: int | None) -> str | None:
+    """The sha256 of a record's payload, read from `home` (read-only); None when there is no
+    record or it cannot be read (the item then fails with that reason)."""
     from archive.cdxj import IndexLine
     from archive.payload import stream_payload
 
-    line = IndexLine("", "", {"url": candidate["url"], "filename": candidate["warc"],
-                              "offset": str(candidate["offset"]), "length": "0", "mime": ""})
+    if warc is None or offset is None:
+        return None
+    line = IndexLine("", "", {"url": url, "filename": warc, "offset": str(offset),
+                              "length": "0", "mime": ""})
     h = hashlib.sha256()
     try:
         for chunk in stream_payload(home, line):
             h.update(chunk)
-    except Exception:  # an unreadable record: the item fails with that reason
+    except Exception:
         return None
     return h.hexdigest()
 
@@ -297,7 +300,8 @@ def _filings(home: Home, scratch: Home, chosen: list[dict], ctx: Context) -> lis
     from storage.gaps import detect_gaps
 
     now, settings, make_unavailable = ctx.now, ctx.settings, ctx.make_unavailable
-    expected = {c["item"]: _txt_sha256(home, c) for c in chosen}
+    expected = {c["item"]: payload_sha256(home, c["url"], c["warc"], c["offset"])
+                for c in chosen}
     for c in chosen:
         shutil.rmtree(scratch.root / FOLDER / c["item"], ignore_errors=True)
     started = time.perf_counter()

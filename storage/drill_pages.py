@@ -13,18 +13,15 @@ capture's payload as read from the real home (located through the catalog, not t
 
 from __future__ import annotations
 
-import hashlib
 import time
 from urllib.parse import urlsplit
 
 from archive.capture import Capturer
-from archive.cdxj import IndexLine
 from archive.home import Home
 from archive.lookup import Index
 from archive.pagecopy import page_copy
-from archive.payload import stream_payload
 from archive.watch import capture_watchlist
-from storage.drill import Context, Unavailable, _iso
+from storage.drill import Context, Unavailable, _iso, payload_sha256
 from storage.query import query
 
 METHOD = "the archived copy (page incidents' recovery: the last good capture's payload{via}, " \
@@ -65,28 +62,13 @@ def page_candidates(home: Home) -> list[dict]:
     return list(out.values())
 
 
-def _payload_sha256(home: Home, candidate: dict) -> str | None:
-    """The sha256 of the good capture's payload, read from the real home (read-only)."""
-    if candidate["payload_warc"] is None:
-        return None
-    line = IndexLine("", "", {"url": candidate["url"], "filename": candidate["payload_warc"],
-                              "offset": str(candidate["payload_offset"]), "length": "0",
-                              "mime": ""})
-    h = hashlib.sha256()
-    try:
-        for chunk in stream_payload(home, line):
-            h.update(chunk)
-    except Exception:  # an unreadable record: the item fails with that reason
-        return None
-    return h.hexdigest()
-
-
 def run_pages(home: Home, scratch: Home, chosen: list[dict], ctx: Context) -> list[dict]:
     """Lose the chosen pages at their source (in `scratch`), detect, recover and verify them."""
     from storage.gaps import detect_gaps
 
     now, make_unavailable = ctx.now, ctx.make_unavailable
-    expected = {c["item"]: _payload_sha256(home, c) for c in chosen}
+    expected = {c["item"]: payload_sha256(home, c["url"], c["payload_warc"], c["payload_offset"])
+                for c in chosen}
     urls = [c["url"] for c in chosen]
     started = time.perf_counter()
     if make_unavailable is not None:
