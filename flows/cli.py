@@ -1012,20 +1012,13 @@ def drill(
     home (HTML, PDF, JSON), its sha256 to the audit chain. Exit 0 on pass, 1 on fail."""
     if ctx.invoked_subcommand is not None:
         return
-    from storage.drill import SCENARIOS, Targets, record_drill, run_drill
+    from flows.drill import drill_as_configured
+    from storage.drill import SCENARIOS
 
-    config: Config = ctx.obj.config
     home = _home(ctx)
     chosen = [s for name in (scenario or ["all"]) for s in (
         SCENARIOS if name == "all" else [name])]
-    settings = config.drill
-    result = run_drill(
-        home, scenarios=chosen, sample=sample or settings.sample, seed=seed,
-        targets=Targets(settings.byte_exact_pct, settings.rto_seconds),
-        settings=config.capture_settings(), replica=config.replica.uri or None,
-        replica_keys={"access_key": config.secret("replica_access_key_id"),
-                      "secret_key": config.secret("replica_secret_access_key")})
-    result = record_drill(home, result, tsa_url=settings.tsa_url)
+    result = drill_as_configured(home, ctx.obj.config, chosen, sample, seed)
     _announce_drill(ctx, home, result)
     if as_json:
         _print_json(result)

@@ -13,6 +13,8 @@ from zoneinfo import ZoneInfo
 
 from prefect import flow
 
+from archive.home import Home
+from flows.config import Config
 from flows.ingest import setup
 from flows.publish import artifact, emit
 from storage.deadlines import federal_holidays
@@ -28,27 +30,36 @@ def first_business_day(day: date) -> date:
     return first
 
 
+def drill_as_configured(home: Home, config: Config, scenarios: list[str] | None = None,
+                        sample: str | None = None, seed: int | None = None) -> dict:
+    """Run a drill with the configuration's sample, targets, capture settings, replica and
+    time-stamping authority, and record it (report, `drills` row, audit line)."""
+    from storage.drill import SCENARIOS, Targets, record_drill, run_drill
+
+    settings = config.drill
+    result = run_drill(
+        home, scenarios=scenarios or list(SCENARIOS), sample=sample or settings.sample,
+        seed=seed, targets=Targets(settings.byte_exact_pct, settings.rto_seconds),
+        settings=config.capture_settings(), replica=config.replica.uri or None,
+        replica_keys={"access_key": config.secret("replica_access_key_id"),
+                      "secret_key": config.secret("replica_secret_access_key")})
+    return record_drill(home, result, tsa_url=settings.tsa_url)
+
+
 @flow(name="forensic-drill", log_prints=True)
 def forensic_drill(home: str | None = None, scenarios: list[str] | None = None,
                    sample: str | None = None, seed: int | None = None,
                    any_day: bool = True) -> dict:
     """Run and record a drill; with `any_day` False (the schedule), only on the month's first
     business day."""
-    from storage.drill import SCENARIOS, Targets, drill_subject, record_drill, run_drill
+    from storage.drill import drill_subject
     from storage.incidents import IncidentStore
 
     s = setup(home)
     today = datetime.now(NEW_YORK).date()
     if not any_day and today != first_business_day(today):
         return {"skipped": f"{today} is not the first business day of the month"}
-    settings = s.config.drill
-    result = run_drill(
-        s.home, scenarios=scenarios or list(SCENARIOS), sample=sample or settings.sample,
-        seed=seed, targets=Targets(settings.byte_exact_pct, settings.rto_seconds),
-        settings=s.capture, replica=s.config.replica.uri or None,
-        replica_keys={"access_key": s.config.secret("replica_access_key_id"),
-                      "secret_key": s.config.secret("replica_secret_access_key")})
-    result = record_drill(s.home, result, tsa_url=settings.tsa_url)
+    result = drill_as_configured(s.home, s.config, scenarios, sample, seed)
     summary = {"id": result["id"], "verdict": result["verdict"], "items": len(result["items"]),
                "rto_s": result["rto_s"], "rpo_s": result["rpo_s"],
                "report": result["report"]["pdf"], "report_sha256": result["report"]["sha256"]}

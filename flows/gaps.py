@@ -26,6 +26,8 @@ from storage.findings import Finding
 
 RECOVERABLE = ("filing.missing", "filing.incomplete", "filing.removed", "filing.altered")
 """Filing gaps a rebuild from the archives answers (a late filing has nothing to rebuild)."""
+BOOK_REPAIRABLE = ("orderbook.sequence_gap", "orderbook.checksum", "orderbook.state_unknown")
+"""Feed integrity gaps: recovered when a merged stream fills them (orderbook.integrity)."""
 SELF_CLEARING = ("filing.missing", "filing.incomplete", "filing.late", "pipeline.stalled")
 """Gaps that end when detection stops seeing them: resolved with a note, not by recovery."""
 
@@ -176,39 +178,16 @@ def recover_incidents(home: str) -> dict:
                 store.transition(incident.id, "unrecoverable", evidence={
                     "reason": failed.get(incident.entity, "not restored")})
                 outcome[incident.id] = "unrecoverable"
-    from orderbook.integrity import settle_incident
+    from orderbook.integrity import rebuild_incident, settle_incident
 
     books = [i for i in todo if i.type in BOOK_REPAIRABLE]
     for incident in books:
         outcome[incident.id] = settle_incident(s.home, store, incident)
     damaged = [i for i in todo if i.type == "orderbook.store_damaged"]
     for incident in damaged:
-        outcome[incident.id] = _rebuild_books(s.home, store, incident)
+        outcome[incident.id] = rebuild_incident(s.home, store, incident)
     return {"attempted": len(filings) + len(fixity) + len(books) + len(damaged),
             "outcome": outcome}
-
-
-def _rebuild_books(home, store, incident) -> str:
-    """A damaged stored stream is rebuilt from the feed bytes archived in the WARCs (the
-    source of truth); verified when the check that found it no longer does."""
-    from orderbook.gaps import store_findings
-    from orderbook.store import BookStoreError, rebuild_stream
-
-    store.transition(incident.id, "recovering")
-    try:
-        rebuild_stream(home, incident.evidence["sha256"])
-    except BookStoreError as exc:
-        store.transition(incident.id, "unrecoverable", evidence={"reason": str(exc)})
-        return "unrecoverable"
-    still = {f.key for f in store_findings(home)[0]}
-    ok = incident.key not in still
-    store.transition(incident.id, "recovered" if ok else "unrecoverable", evidence={
-        "verified": ok, "how": "rebuilt from the feed bytes archived in the WARCs"
-        if ok else "rebuilt, but the stored files still disagree with book_files"})
-    return "recovered (rebuilt from the WARC)" if ok else "unrecoverable"
-
-
-BOOK_REPAIRABLE = ("orderbook.sequence_gap", "orderbook.checksum", "orderbook.state_unknown")
 
 
 @task(name="deliver-incidents", cache_policy=NONE)

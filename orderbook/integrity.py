@@ -20,18 +20,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 
 from archive.home import Home
+from orderbook.at import iso_ns as _iso
 from storage.findings import Finding
 from storage.incidents import Incident, IncidentStore
 from storage.tables import read_table
 
 MAX_PER_FILE = 100
-
-
-def _iso(ns: int | None) -> str | None:
-    if ns is None:
-        return None
-    return datetime.fromtimestamp(ns // 1_000_000_000, UTC).strftime("%Y-%m-%dT%H:%M:%S") + \
-        f".{ns % 1_000_000_000:09d}Z"
 
 
 def _dt(ns: int | None) -> datetime | None:
@@ -212,3 +206,23 @@ def settle_incident(home: Home, store: IncidentStore, incident: Incident) -> str
         if resynced else f"{cause}, and no later snapshot resynchronised the book")
     store.transition(incident.id, "unrecoverable", evidence=evidence)
     return "unrecoverable" + (" (book resynchronised)" if resynced else "")
+
+
+def rebuild_incident(home: Home, store: IncidentStore, incident: Incident) -> str:
+    """A damaged stored stream is rebuilt from the feed bytes archived in the WARCs (the
+    source of truth); verified when the check that found it no longer does."""
+    from orderbook.gaps import store_findings
+    from orderbook.store import BookStoreError, rebuild_stream
+
+    store.transition(incident.id, "recovering")
+    try:
+        rebuild_stream(home, incident.evidence["sha256"])
+    except BookStoreError as exc:
+        store.transition(incident.id, "unrecoverable", evidence={"reason": str(exc)})
+        return "unrecoverable"
+    still = {f.key for f in store_findings(home)[0]}
+    ok = incident.key not in still
+    store.transition(incident.id, "recovered" if ok else "unrecoverable", evidence={
+        "verified": ok, "how": "rebuilt from the feed bytes archived in the WARCs"
+        if ok else "rebuilt, but the stored files still disagree with book_files"})
+    return "recovered (rebuilt from the WARC)" if ok else "unrecoverable"

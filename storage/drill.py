@@ -37,7 +37,7 @@ import shutil
 import tempfile
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -248,6 +248,20 @@ class Unavailable(HTTPAdapter):
         return self.build_response(request, raw)
 
 
+@contextlib.contextmanager
+def unavailable_source(scratch: Home, ctx: Context, urls: list[str]) -> Iterator[Capturer]:
+    """A capturer on `scratch` whose source answers 404 for `urls`: the caller's real source
+    switched (`ctx.make_unavailable`, e.g. the local mirror), else the `Unavailable`
+    transport."""
+    if ctx.make_unavailable is not None:
+        ctx.make_unavailable(urls)
+    with Capturer(scratch, ctx.settings) as capturer:
+        if ctx.make_unavailable is None:
+            capturer.session.mount("http://", Unavailable())
+            capturer.session.mount("https://", Unavailable())
+        yield capturer
+
+
 # -- the filings scenario ------------------------------------------------------------------------
 
 
@@ -299,19 +313,14 @@ def _filings(home: Home, scratch: Home, chosen: list[dict], ctx: Context) -> lis
     from archive.recover import FOLDER, recover_filings
     from storage.gaps import detect_gaps
 
-    now, settings, make_unavailable = ctx.now, ctx.settings, ctx.make_unavailable
+    now = ctx.now
     expected = {c["item"]: payload_sha256(home, c["url"], c["warc"], c["offset"])
                 for c in chosen}
     for c in chosen:
         shutil.rmtree(scratch.root / FOLDER / c["item"], ignore_errors=True)
     started = time.perf_counter()
     urls = [c["url"] for c in chosen]
-    if make_unavailable is not None:
-        make_unavailable(urls)
-    with Capturer(scratch, settings) as capturer:
-        if make_unavailable is None:
-            capturer.session.mount("http://", Unavailable())
-            capturer.session.mount("https://", Unavailable())
+    with unavailable_source(scratch, ctx, urls) as capturer:
         answers = {u: capturer.capture_url(u) for u in urls}
     report = detect_gaps(scratch, now=now, checks=["filing.removed"])
     found = {f.entity for f in report.findings if f.type == "filing.removed"}

@@ -16,12 +16,11 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from archive.capture import Capturer
 from archive.home import Home
 from archive.lookup import Index
 from archive.pagecopy import page_copy
 from archive.watch import capture_watchlist
-from storage.drill import Context, Unavailable, _iso, payload_sha256
+from storage.drill import Context, _iso, payload_sha256, unavailable_source
 from storage.query import query
 
 METHOD = "the archived copy (page incidents' recovery: the last good capture's payload{via}, " \
@@ -66,17 +65,12 @@ def run_pages(home: Home, scratch: Home, chosen: list[dict], ctx: Context) -> li
     """Lose the chosen pages at their source (in `scratch`), detect, recover and verify them."""
     from storage.gaps import detect_gaps
 
-    now, make_unavailable = ctx.now, ctx.make_unavailable
+    now = ctx.now
     expected = {c["item"]: payload_sha256(home, c["url"], c["payload_warc"], c["payload_offset"])
                 for c in chosen}
     urls = [c["url"] for c in chosen]
     started = time.perf_counter()
-    if make_unavailable is not None:
-        make_unavailable(urls)
-    with Capturer(scratch, ctx.settings) as capturer:
-        if make_unavailable is None:
-            capturer.session.mount("http://", Unavailable())
-            capturer.session.mount("https://", Unavailable())
+    with unavailable_source(scratch, ctx, urls) as capturer:
         watched = capture_watchlist(capturer, urls)
     answers = {r["url"]: r for r in watched.rows}
     report = detect_gaps(scratch, now=now, checks=["page.removed"])

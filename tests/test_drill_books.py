@@ -139,7 +139,7 @@ def test_rebuild_stream_repairs_a_damaged_store_without_new_records(home: Home, 
 
 def test_the_recovery_step_rebuilds_a_damaged_stream_and_resolves_its_incident(home: Home,
                                                                                pair: Path):
-    from flows.gaps import _rebuild_books
+    from orderbook.integrity import rebuild_incident as _rebuild_books
     from storage.incidents import IncidentStore
 
     assert import_feeds(home, [pair], "lobster", checkpoint_every=100).ok
